@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtual environment in .venv from uv.lock.
+# Needs only python3 >= 3.11; uv is installed into a private tools folder when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v uv >/dev/null 2>&1; then
+    UV=uv
+else
+    if [ ! -x .tools/bin/uv ]; then
+        python3 -m venv .tools
+        .tools/bin/pip install --quiet uv
+    fi
+    UV=.tools/bin/uv
+fi
+"$UV" sync --quiet --frozen --extra test 2>/dev/null || "$UV" sync --quiet --extra test

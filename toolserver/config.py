@@ -1,0 +1,124 @@
+"""Server configuration: every setting from ``TOOLSERVER_*`` environment variables or ``.env``.
+
+CLI flags override the environment. Values are validated at start, and a bad one is reported by
+its variable name (:func:`load_settings`). Secrets are ``SecretStr`` so they never print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class ConfigError(Exception):
+    """A setting with a bad value; the message names the variable and the problem."""
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting of the server. The README's configuration reference lists them all."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOOLSERVER_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # Serving
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
+    public_url: str | None = Field(
+        None, description="The URL agents reach this server at; used by `export` and the docs."
+    )
+
+    # Plugins
+    plugins_dir: Path | None = Field(Path("plugins"), description="Directory of local plugins.")
+    plugins: CommaList = Field(
+        default_factory=list, description="Plugins to load, comma-separated; empty loads all."
+    )
+    entry_points: bool = Field(
+        True, description="Also load plugins of installed distributions (`toolserver.plugins`)."
+    )
+    data_dir: Path = Field(
+        Path(".toolserver"), description="Where the embedded database and generated key live."
+    )
+
+    # Calls
+    tool_timeout: float = Field(10.0, gt=0, description="Seconds a tool may run unless it says.")
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
+    sync_tool_threads: int = Field(40, gt=0, description="Worker threads for sync tools.")
+    idempotency_ttl: float = Field(
+        3600.0, gt=0, description="Seconds a side-effecting call's result is kept for retries."
+    )
+
+    # Auth
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Accepted API keys, comma-separated (rotation)."
+    )
+    auth_header: str = Field("X-Api-Key", description="Header that carries the API key.")
+    auth_disabled: bool = Field(False, description="Serve without auth (warns at start).")
+    signing_secret: SecretStr | None = Field(
+        None, description="When set, webhooks must carry a valid `x-blackbox-signature`."
+    )
+
+    # MCP
+    allowed_hosts: CommaList = Field(
+        default_factory=list,
+        description="Host names MCP accepts besides localhost, comma-separated (`*` for any).",
+    )
+    allowed_origins: CommaList = Field(
+        default_factory=list, description="Browser origins MCP accepts, comma-separated."
+    )
+    mcp_endpoints: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Extra MCP endpoints as JSON: {"crm": ["crm"]} serves /crm/sse and /crm/mcp.',
+    )
+    sse_ping_interval: float = Field(15.0, gt=0, description="Seconds between SSE keep-alives.")
+
+    # Logging
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` for production, `console` for a terminal, `auto` picks."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    access_log: bool = Field(False, description="Log every HTTP request (uvicorn access log).")
+
+    _split_lists = field_validator(
+        "plugins", "allowed_hosts", "allowed_origins", "api_keys", mode="before"
+    )(_split)
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        values = [key.get_secret_value() for key in self.api_keys]
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                values.append(value.get_secret_value())
+        return [v for v in values if v]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and ``.env``) with ``overrides`` on top; report bad values clearly."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_input=False, include_url=False):
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            lines.append(f"TOOLSERVER_{field.upper()}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None

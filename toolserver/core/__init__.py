@@ -1,0 +1,1 @@
+"""Transport-neutral core: plugins, the registry, the shared schema and the executor."""

@@ -1,0 +1,76 @@
+"""What a tool may learn about the call it is serving.
+
+A tool asks for it by declaring a parameter annotated ``ToolContext``; the schema generator leaves
+that parameter out, and the executor fills it in. Surfaces describe the call with the same object,
+so a tool behaves the same whether it was reached by a webhook, MCP or the WebSocket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Literal
+
+import structlog
+
+__all__ = ["Surface", "ToolContext"]
+
+Surface = Literal["webhook", "mcp", "websocket", "cli", "test"]
+
+ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
+ClientLogger = Callable[[str, Any], Awaitable[None]]
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
+    return None
+
+
+async def _no_client_log(level: str, data: Any) -> None:
+    return None
+
+
+@dataclasses.dataclass(slots=True, kw_only=True)
+class ToolContext:
+    """The call a tool is running in.
+
+    Attributes:
+        surface: How the call arrived: ``webhook``, ``mcp``, ``websocket``, ``cli`` or ``test``.
+        call_id: BlackBox's ``callId`` (webhooks), the MCP request id, or the WebSocket request id.
+        agent_id: BlackBox's ``agentId`` when the caller sent one.
+        org_id: BlackBox's ``orgId`` when the caller sent one.
+        call_data: ``callAdditionalData`` of a webhook, or the session's ``additionalData``
+            on the WebSocket.
+        agent_data: ``agentAdditionalData`` of a webhook.
+        endpoint: the caller's phone number or SIP URI, when known.
+        extra: anything else the surface knows about the call (``sip``, ``serverJobId``, ...).
+        idempotency_scope: a value that stays the same when the caller retries this call
+            (BlackBox's ``callId`` on webhooks). A side-effecting tool called again with the same
+            scope and arguments returns the first result instead of running again; None turns
+            de-duplication off for the call.
+        log: a structlog logger already bound to the surface, tool and call id.
+    """
+
+    surface: Surface
+    call_id: str | None = None
+    agent_id: str | None = None
+    org_id: str | None = None
+    call_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    agent_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    endpoint: str | None = None
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    idempotency_scope: str | None = None
+    log: Any = dataclasses.field(default_factory=lambda: structlog.get_logger("toolserver.tool"))
+    progress_reporter: ProgressReporter = dataclasses.field(default=_no_progress, repr=False)
+    client_logger: ClientLogger = dataclasses.field(default=_no_client_log, repr=False)
+
+    async def report_progress(
+        self, progress: float, total: float | None = None, message: str | None = None
+    ) -> None:
+        """Tell the caller how far a long call has come (MCP progress; ignored elsewhere)."""
+        await self.progress_reporter(progress, total, message)
+
+    async def log_to_client(self, level: str, data: Any) -> None:
+        """Send a log message to the caller (MCP logging notifications; ignored elsewhere)."""
+        await self.client_logger(level, data)

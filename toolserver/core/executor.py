@@ -1,0 +1,295 @@
+"""The executor: where every tool call runs, whichever surface it came through.
+
+A surface turns its wire message into ``(tool name, arguments, ToolContext)`` and calls
+:meth:`Executor.call`; it gets back a :class:`ToolResult` or a :class:`ToolFailure` and renders it
+in its own format. Validation, timeouts, the thread pool for sync tools, de-duplication of retried
+side-effecting calls, error shaping and the one log event per call all live here, so every
+surface behaves the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pydantic_core
+import structlog
+from pydantic import ValidationError
+
+from toolserver.core.context import ToolContext
+from toolserver.core.errors import FailureKind, ToolError, ToolFailure
+from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore, idempotency_key
+from toolserver.core.plugin import Tool
+from toolserver.core.registry import Registry
+
+__all__ = ["CallRecord", "Executor", "ToolResult"]
+
+Arguments = Mapping[str, Any] | str | bytes | bytearray | None
+CallObserver = Callable[["CallRecord"], None]
+
+_log = structlog.get_logger("toolserver.calls")
+_INTERNAL_MESSAGE = "The tool failed unexpectedly. Continue without it, or try again in a moment."
+_MAX_LISTED_TOOLS = 30
+
+
+@dataclasses.dataclass(slots=True)
+class ToolResult:
+    """A successful call: ``value`` is the result as JSON-compatible Python data."""
+
+    tool: Tool
+    value: Any
+    replayed: bool = False
+    _json: bytes | None = None
+
+    def json(self) -> bytes:
+        """The result as JSON text (computed once)."""
+        if self._json is None:
+            self._json = pydantic_core.to_json(self.value)
+        return self._json
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class CallRecord:
+    """What observers (metrics) learn about each finished call."""
+
+    tool: str
+    surface: str
+    outcome: str
+    error_kind: str | None
+    duration: float
+
+
+class Executor:
+    """Validates, runs and shapes tool calls for every surface.
+
+    Args:
+        registry: the tools this executor may run.
+        default_timeout: seconds a call may take when its tool sets no timeout.
+        idempotency: where outcomes of side-effecting calls are kept for retries.
+        thread_limiter: caps how many sync tools run in worker threads at once.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        default_timeout: float = 10.0,
+        idempotency: IdempotencyStore | None = None,
+        thread_limiter: anyio.CapacityLimiter | None = None,
+    ) -> None:
+        self.registry = registry
+        self.default_timeout = default_timeout
+        self.idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
+        self.thread_limiter = thread_limiter
+        self.observers: list[CallObserver] = []
+        self.in_flight = 0
+
+    def timeout_for(self, tool: Tool) -> float:
+        return tool.timeout if tool.timeout is not None else self.default_timeout
+
+    async def call(self, name: str, arguments: Arguments, context: ToolContext) -> ToolResult:
+        """Run tool ``name``; raise :class:`ToolFailure` when it does not produce a result."""
+        started = time.perf_counter()
+        tool = self.registry.get(name)
+        outcome, kind, replayed = "error", None, False
+        self.in_flight += 1
+        try:
+            if tool is None:
+                raise self._unknown_tool(name)
+            validated = self._validate(tool, arguments)
+            if tool.side_effects and context.idempotency_scope:
+                result = await self._run_once(tool, validated, context)
+                replayed = result.replayed
+            else:
+                result = await self._run(tool, validated, context)
+            outcome = "ok"
+            return result
+        except ToolFailure as failure:
+            kind = failure.kind
+            self._log_failure(name, context, failure, started)
+            raise
+        except BaseException:
+            outcome, kind = "cancelled", None
+            raise
+        finally:
+            self.in_flight -= 1
+            duration = time.perf_counter() - started
+            if outcome == "ok":
+                _log.info(
+                    "tool.call",
+                    surface=context.surface,
+                    tool=name,
+                    call_id=context.call_id,
+                    agent_id=context.agent_id,
+                    duration_ms=round(duration * 1000, 3),
+                    outcome="ok",
+                    replayed=replayed,
+                )
+            elif outcome == "cancelled":
+                _log.warning(
+                    "tool.call",
+                    surface=context.surface,
+                    tool=name,
+                    call_id=context.call_id,
+                    agent_id=context.agent_id,
+                    duration_ms=round(duration * 1000, 3),
+                    outcome="cancelled",
+                )
+            if self.observers:
+                record = CallRecord(
+                    name, context.surface, outcome, kind.value if kind else None, duration
+                )
+                for observer in self.observers:
+                    observer(record)
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _unknown_tool(self, name: str) -> ToolFailure:
+        names = self.registry.names
+        listing = ", ".join(names[:_MAX_LISTED_TOOLS])
+        if len(names) > _MAX_LISTED_TOOLS:
+            listing += ", ..."
+        return ToolFailure(
+            FailureKind.UNKNOWN_TOOL,
+            f"Unknown tool {name!r}. Available tools: {listing or 'none'}.",
+        )
+
+    def _validate(self, tool: Tool, arguments: Arguments) -> Any:
+        model = tool.signature.arguments_model
+        try:
+            if arguments is None:
+                return model.model_validate({})
+            if isinstance(arguments, (str, bytes, bytearray)):
+                return model.model_validate_json(arguments)
+            return model.model_validate(arguments)
+        except ValidationError as exc:
+            raise _invalid_arguments(tool, exc) from None
+
+    def _kwargs(self, tool: Tool, validated: Any, context: ToolContext) -> dict[str, Any]:
+        sig = tool.signature
+        kwargs = dict(validated.__dict__)
+        for field, parameter in sig.field_to_parameter.items():
+            kwargs[parameter] = kwargs.pop(field)
+        if sig.context_parameter is not None:
+            context.log = context.log.bind(
+                surface=context.surface, tool=tool.name, call_id=context.call_id
+            )
+            kwargs[sig.context_parameter] = context
+        return kwargs
+
+    async def _run(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
+        kwargs = self._kwargs(tool, validated, context)
+        timeout = self.timeout_for(tool)
+        try:
+            with anyio.fail_after(timeout):
+                if tool.signature.is_async:
+                    value = await tool.fn(**kwargs)
+                else:
+                    value = await anyio.to_thread.run_sync(
+                        functools.partial(tool.fn, **kwargs),
+                        abandon_on_cancel=True,
+                        limiter=self.thread_limiter,
+                    )
+        except TimeoutError:
+            raise ToolFailure(
+                FailureKind.TIMEOUT,
+                f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
+                "behind it is slow or unavailable right now; continue without it or try later.",
+                detail=f"timeout after {timeout:g}s",
+            ) from None
+        except ToolError as exc:
+            raise ToolFailure(
+                FailureKind.TOOL_ERROR, exc.message, detail=exc.detail, data=exc.data
+            ) from None
+        except ToolFailure:
+            raise
+        except Exception as exc:
+            failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
+            failure.__cause__ = exc
+            raise failure from exc
+        return ToolResult(tool, self._serialise(tool, value))
+
+    def _serialise(self, tool: Tool, value: Any) -> Any:
+        adapter = tool.signature.output_adapter
+        try:
+            if adapter is None:
+                return pydantic_core.to_jsonable_python(value)
+            return adapter.dump_python(adapter.validate_python(value), mode="json")
+        except Exception as exc:
+            failure = ToolFailure(
+                FailureKind.INTERNAL,
+                _INTERNAL_MESSAGE,
+                detail=f"the result does not match the declared return type: {exc}",
+            )
+            raise failure from exc
+
+    async def _run_once(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
+        scope = context.idempotency_scope or ""
+        key = idempotency_key(scope, tool.name, validated.model_dump(mode="json"))
+
+        async def compute() -> tuple[bytes, bool]:
+            try:
+                result = await self._run(tool, validated, context)
+            except ToolFailure as failure:
+                final = failure.kind in (FailureKind.TOOL_ERROR, FailureKind.INVALID_ARGUMENTS)
+                return pydantic_core.to_json({"failure": failure.to_body()["error"]}), final
+            return pydantic_core.to_json({"value": result.value}), True
+
+        record, replayed = await self.idempotency.run_once(key, compute)
+        stored = pydantic_core.from_json(record)
+        if "failure" in stored:
+            error = stored["failure"]
+            raise ToolFailure(
+                FailureKind(error["type"]),
+                error["message"],
+                errors=error.get("errors"),
+                data=error.get("data"),
+                detail="replayed" if replayed else None,
+            )
+        return ToolResult(tool, stored["value"], replayed=replayed)
+
+    def _log_failure(
+        self, name: str, context: ToolContext, failure: ToolFailure, started: float
+    ) -> None:
+        level = "error" if failure.kind in (FailureKind.INTERNAL, FailureKind.TIMEOUT) else "warning"
+        fields: dict[str, Any] = {
+            "surface": context.surface,
+            "tool": name,
+            "call_id": context.call_id,
+            "agent_id": context.agent_id,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "outcome": "error",
+            "error_kind": failure.kind.value,
+        }
+        if failure.detail:
+            fields["detail"] = failure.detail
+        if failure.errors:
+            fields["errors"] = failure.errors
+        if failure.kind is FailureKind.INTERNAL and failure.__cause__ is not None:
+            fields["exc_info"] = failure.__cause__
+        getattr(_log, level)("tool.call", **fields)
+
+
+def _invalid_arguments(tool: Tool, exc: ValidationError) -> ToolFailure:
+    """Say which argument is wrong and why, without echoing any value the caller sent."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        location = [str(part) for part in err["loc"]]
+        errors.append(
+            {
+                "argument": ".".join(location) or "(arguments)",
+                "reason": err["msg"],
+                "type": err["type"],
+            }
+        )
+    summary = "; ".join(f"{e['argument']}: {e['reason']}" for e in errors)
+    return ToolFailure(
+        FailureKind.INVALID_ARGUMENTS,
+        f"Invalid arguments for tool {tool.name!r}: {summary}. Correct them and call again.",
+        errors=errors,
+    )

@@ -1,0 +1,267 @@
+"""The plugin author's API: a :class:`Plugin` holds tools, lifecycle hooks and settings.
+
+A tool is a plain function with type hints and a docstring::
+
+    crm = Plugin("crm", settings=CrmSettings)
+
+    @crm.tool(side_effects=True)
+    async def create_lead(name: str, phone: str, ctx: ToolContext) -> Lead:
+        '''Create a sales lead for a caller who is not a customer yet.
+
+        Args:
+            name: The caller's full name.
+            phone: The caller's phone number, as heard.
+        '''
+
+Decorating reads the signature once (arguments model, output type, descriptions) so a broken
+definition fails when the plugin is imported, not when a caller first reaches it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, overload
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from toolserver.core.errors import PluginError
+from toolserver.core.signature import ToolSignature, read_signature
+
+__all__ = ["Plugin", "PluginSettings", "Tool"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+Hook = Callable[["Plugin"], Awaitable[None] | None]
+
+TOOL_NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MAX_TOOL_NAME_LENGTH = 64
+
+
+class PluginSettings(BaseSettings):
+    """Base class for a plugin's settings.
+
+    Fields are read from the environment (and ``.env``) with the prefix
+    ``TOOLSERVER_PLUGIN_<PLUGIN NAME>_``: a field ``db_path`` of plugin ``crm`` is
+    ``TOOLSERVER_PLUGIN_CRM_DB_PATH``. Mark secrets as ``pydantic.SecretStr`` so they are
+    never printed or logged.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Tool:
+    """One tool as the registry serves it: the function plus everything read from it."""
+
+    fn: Callable[..., Any]
+    name: str
+    description: str
+    signature: ToolSignature
+    plugin: str = ""
+    timeout: float | None = None
+    side_effects: bool = False
+    idempotent: bool = False
+    tags: frozenset[str] = frozenset()
+
+    @property
+    def is_async(self) -> bool:
+        return self.signature.is_async
+
+
+def validate_tool_name(name: str) -> str | None:
+    """Why ``name`` cannot be a BlackBox tool name, or None when it can."""
+    if not name:
+        return "the name is empty"
+    if len(name) > MAX_TOOL_NAME_LENGTH:
+        return f"the name is {len(name)} characters long; at most {MAX_TOOL_NAME_LENGTH} are allowed"
+    if not TOOL_NAME_PATTERN.match(name):
+        return (
+            "BlackBox accepts only letters, digits and underscores, not starting with a digit "
+            "(^[a-zA-Z_][a-zA-Z0-9_]*$)"
+        )
+    return None
+
+
+class Plugin:
+    """A named group of tools with shared settings, state and lifecycle.
+
+    Attributes:
+        name: the plugin's name; it prefixes the plugin's environment settings.
+        state: a namespace for what the startup hook opens (a database, an HTTP client).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        settings: type[PluginSettings] | None = None,
+        version: str | None = None,
+    ) -> None:
+        if not re.match(r"^[a-zA-Z][a-zA-Z0-9_]*$", name):
+            raise PluginError(
+                f"plugin name {name!r} must start with a letter and contain only letters, digits "
+                "and underscores"
+            )
+        self.name = name
+        self.description = description
+        self.version = version
+        self.settings_class = settings
+        self.state = types.SimpleNamespace()
+        self.tools: list[Tool] = []
+        self.startup_hooks: list[Hook] = []
+        self.shutdown_hooks: list[Hook] = []
+        self._settings: PluginSettings | None = None
+
+    def __repr__(self) -> str:
+        return f"Plugin({self.name!r}, tools={[t.name for t in self.tools]})"
+
+    @property
+    def env_prefix(self) -> str:
+        return f"TOOLSERVER_PLUGIN_{self.name.upper()}_"
+
+    @property
+    def settings(self) -> Any:
+        """The validated settings; read from the environment on first use."""
+        if self._settings is None:
+            self._settings = self.load_settings()
+        return self._settings
+
+    def load_settings(self, **overrides: Any) -> Any:
+        """Read and validate settings now; a bad value is a :class:`PluginError` naming it."""
+        if self.settings_class is None:
+            return None
+        from pydantic import ValidationError
+
+        try:
+            self._settings = self.settings_class(_env_prefix=self.env_prefix, **overrides)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{self.env_prefix}{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)
+            )
+            raise PluginError(f"plugin {self.name!r} has invalid settings: {problems}") from None
+        return self._settings
+
+    @overload
+    def tool(self, fn: F, /) -> F: ...
+
+    @overload
+    def tool(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        side_effects: bool = False,
+        idempotent: bool = False,
+        tags: tuple[str, ...] = (),
+        parse_docstring: bool = True,
+    ) -> Callable[[F], F]: ...
+
+    def tool(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        side_effects: bool = False,
+        idempotent: bool = False,
+        tags: tuple[str, ...] = (),
+        parse_docstring: bool = True,
+    ) -> F | Callable[[F], F]:
+        """Register a function as a tool; usable bare (``@plugin.tool``) or with options.
+
+        Args:
+            name: the tool's name (default: the function's name).
+            description: what the model reads (default: the docstring's text).
+            timeout: seconds before the call is abandoned (default: the server's).
+            side_effects: the tool changes something; a retried call with the same BlackBox
+                ``callId`` and arguments then returns the first result instead of running again.
+            idempotent: the tool changes something but running it twice is harmless, so it
+                needs no de-duplication.
+            tags: labels for selecting tools (subset endpoints, the OpenAPI bridge).
+            parse_docstring: read parameter descriptions from the docstring's Args section.
+        """
+
+        def register(func: F) -> F:
+            self.add_tool(
+                func,
+                name=name,
+                description=description,
+                timeout=timeout,
+                side_effects=side_effects,
+                idempotent=idempotent,
+                tags=tags,
+                parse_docstring=parse_docstring,
+            )
+            return func
+
+        if fn is not None:
+            return register(fn)
+        return register
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        side_effects: bool = False,
+        idempotent: bool = False,
+        tags: tuple[str, ...] = (),
+        parse_docstring: bool = True,
+        signature: ToolSignature | None = None,
+    ) -> Tool:
+        """Register ``fn`` without decorator syntax (used by generated tools such as bridges)."""
+        tool_name = name or getattr(fn, "__name__", "")
+        if timeout is not None and timeout <= 0:
+            raise PluginError(f"tool {tool_name!r} of plugin {self.name!r}: timeout must be > 0")
+        try:
+            sig = signature or read_signature(fn, name=tool_name, parse_docstring=parse_docstring)
+        except PluginError as exc:
+            raise PluginError(f"tool {tool_name!r} of plugin {self.name!r}: {exc}") from None
+        tool = Tool(
+            fn=fn,
+            name=tool_name,
+            description=(description if description is not None else sig.description).strip(),
+            signature=sig,
+            plugin=self.name,
+            timeout=timeout,
+            side_effects=side_effects,
+            idempotent=idempotent,
+            tags=frozenset(tags),
+        )
+        self.tools.append(tool)
+        return tool
+
+    def on_startup(self, fn: Hook) -> Hook:
+        """Run ``fn(plugin)`` when the server starts, before any call; may be async."""
+        self.startup_hooks.append(fn)
+        return fn
+
+    def on_shutdown(self, fn: Hook) -> Hook:
+        """Run ``fn(plugin)`` when the server stops, after the last call; may be async."""
+        self.shutdown_hooks.append(fn)
+        return fn
+
+    async def startup(self) -> None:
+        self.load_settings() if self._settings is None else None
+        for hook in self.startup_hooks:
+            result = hook(self)
+            if inspect.isawaitable(result):
+                await result
+
+    async def shutdown(self) -> None:
+        for hook in reversed(self.shutdown_hooks):
+            result = hook(self)
+            if inspect.isawaitable(result):
+                await result

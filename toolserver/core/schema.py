@@ -1,0 +1,179 @@
+"""The one JSON Schema generator behind every surface.
+
+MCP's ``tools/list``, the BlackBox agent config (``config.tools[].schema``) and the webhook OpenAPI
+all print what :func:`tool_schema` returns, so a tool looks the same to every agent. Schemas are made
+for models and strict clients rather than for pydantic round trips:
+
+- self-contained: every ``$ref`` is inlined and ``$defs`` dropped (BlackBox and several MCP clients
+  do not resolve references);
+- no ``title`` keywords (noise in the model's context);
+- an optional parameter whose default is ``None`` is simply not required, and a nullable required
+  value is ``{"type": ["string", "null"]}`` instead of an ``anyOf`` pair.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+from toolserver.core.errors import PluginError
+from toolserver.core.plugin import Tool
+
+__all__ = ["ToolSchema", "clean_schema", "output_schema", "tool_schema"]
+
+# Keywords whose value is a map of name -> schema, a single schema, or a list of schemas.
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
+_SCHEMA_SINGLE = frozenset(
+    {"items", "additionalProperties", "not", "contains", "propertyNames", "if", "then", "else"}
+)
+_SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+_DROPPED = frozenset({"title", "$defs", "definitions"})
+_NULL = {"type": "null"}
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class ToolSchema:
+    """A tool as every surface describes it."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None
+
+
+class _Inliner:
+    def __init__(self, defs: dict[str, Any]) -> None:
+        self.defs = defs
+        self.stack: list[str] = []
+
+    def resolve(self, ref: str) -> dict[str, Any]:
+        name = ref.rsplit("/", 1)[-1]
+        if not ref.startswith("#/") or name not in self.defs:
+            raise PluginError(f"schema reference {ref!r} cannot be resolved")
+        if name in self.stack:
+            raise PluginError(
+                f"type {name!r} refers to itself; recursive types cannot be described without "
+                "$ref, which BlackBox does not resolve"
+            )
+        self.stack.append(name)
+        try:
+            return self.clean(self.defs[name])
+        finally:
+            self.stack.pop()
+
+    def clean(self, node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        out: dict[str, Any] = {}
+        if "$ref" in node:
+            out.update(self.resolve(node["$ref"]))
+        for key, value in node.items():
+            if key in _DROPPED or key == "$ref":
+                continue
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                out[key] = {k: self.clean(v) for k, v in value.items()}
+            elif key in _SCHEMA_SINGLE and isinstance(value, dict):
+                out[key] = self.clean(value)
+            elif key in _SCHEMA_LISTS and isinstance(value, list):
+                out[key] = [self.clean(v) for v in value]
+            else:
+                out[key] = value
+        return _simplify(out)
+
+
+def _simplify(node: dict[str, Any]) -> dict[str, Any]:
+    """Flatten the shapes pydantic emits for wrappers and nullable values."""
+    # allOf with a single member (older pydantic's way of adding a description to a $ref).
+    wrapped = node.get("allOf")
+    if isinstance(wrapped, list) and len(wrapped) == 1 and isinstance(wrapped[0], dict):
+        del node["allOf"]
+        node = {**wrapped[0], **node}
+    variants = node.get("anyOf")
+    if isinstance(variants, list):
+        flat: list[Any] = []
+        for v in variants:  # nested anyOf inside anyOf is the same set of alternatives
+            if isinstance(v, dict) and set(v) == {"anyOf"}:
+                flat.extend(v["anyOf"])
+            else:
+                flat.append(v)
+        node["anyOf"] = flat
+        others = [v for v in flat if v != _NULL]
+        if len(others) == 1 and len(flat) == 2:
+            node = _nullable(node, others[0])
+    return node
+
+
+def _nullable(node: dict[str, Any], inner: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf: [X, null]`` as ``X`` with ``null`` added to its type, where X has one type."""
+    rest = {k: v for k, v in node.items() if k != "anyOf"}
+    kind = inner.get("type")
+    if isinstance(kind, str) and not ({"anyOf", "oneOf", "allOf"} & inner.keys()):
+        merged = {**inner, **rest, "type": [kind, "null"]}
+        if "enum" in merged and None not in merged["enum"]:
+            merged["enum"] = [*merged["enum"], None]
+        return merged
+    return node
+
+
+def _drop_none_defaults(schema: dict[str, Any]) -> None:
+    """A parameter that defaults to None is optional; say so by omission, not by ``null``."""
+    required = set(schema.get("required", ()))
+    for name, prop in schema.get("properties", {}).items():
+        if name in required or prop.get("default", ...) is not None:
+            continue
+        del prop["default"]
+        kind = prop.get("type")
+        if isinstance(kind, list) and "null" in kind:
+            kinds = [k for k in kind if k != "null"]
+            prop["type"] = kinds[0] if len(kinds) == 1 else kinds
+            if "enum" in prop:
+                prop["enum"] = [e for e in prop["enum"] if e is not None]
+        elif isinstance(prop.get("anyOf"), list) and _NULL in prop["anyOf"]:
+            rest = [v for v in prop["anyOf"] if v != _NULL]
+            if len(rest) == 1:
+                del prop["anyOf"]
+                prop.update({k: v for k, v in rest[0].items() if k not in prop})
+            else:
+                prop["anyOf"] = rest
+
+
+def clean_schema(raw: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON Schema made self-contained and free of noise (see the module doc)."""
+    defs = {**raw.get("definitions", {}), **raw.get("$defs", {})}
+    cleaned = _Inliner(defs).clean(raw)
+    if cleaned.get("type") == "object":
+        _drop_none_defaults(cleaned)
+        for prop in cleaned.get("properties", {}).values():
+            if prop.get("type") == "object":
+                _drop_none_defaults(prop)
+    return cleaned
+
+
+def input_schema(tool: Tool) -> dict[str, Any]:
+    raw = tool.signature.arguments_model.model_json_schema(by_alias=True, mode="validation")
+    schema = clean_schema(raw)
+    schema.pop("description", None)
+    schema.setdefault("properties", {})
+    if not schema.get("required"):
+        schema.pop("required", None)
+    return {"type": "object", **{k: v for k, v in schema.items() if k != "type"}}
+
+
+def output_schema(tool: Tool) -> dict[str, Any] | None:
+    """The schema of what the tool returns, or None when its return type is not annotated."""
+    adapter = tool.signature.output_adapter
+    if adapter is None:
+        return None
+    return clean_schema(adapter.json_schema(mode="serialization"))
+
+
+@functools.lru_cache(maxsize=None)
+def tool_schema(tool: Tool) -> ToolSchema:
+    """Describe ``tool`` for every surface (cached: tools are immutable once registered)."""
+    return ToolSchema(
+        name=tool.name,
+        description=tool.description,
+        input_schema=input_schema(tool),
+        output_schema=output_schema(tool),
+    )
