@@ -50,7 +50,12 @@ redact_secrets = _SecretRedactor()
 
 
 def configure_logging(
-    *, fmt: str = "auto", level: str = "info", secrets: Iterable[str] = (), stream: Any = None
+    *,
+    fmt: str = "auto",
+    level: str = "info",
+    secrets: Iterable[str] = (),
+    stream: Any = None,
+    access_log: bool = False,
 ) -> None:
     """Configure structlog and the standard library's logging in one go.
 
@@ -58,6 +63,7 @@ def configure_logging(
         fmt: ``json``, ``console``, or ``auto`` (console when the stream is a terminal).
         level: the lowest level logged.
         secrets: values that must never appear in a log line.
+        access_log: keep uvicorn's line per HTTP request (off: the per-call event says more).
     """
     stream = stream or sys.stderr
     redact_secrets.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
@@ -107,6 +113,8 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
+    if not access_log:
+        logging.getLogger("uvicorn.access").setLevel(logging.CRITICAL + 1)
     # The SDK and websockets are chatty at INFO (a line per request); keep them at WARNING unless
     # debugging.
     for name in ("mcp", "httpx", "httpx2", "websockets", "sse_starlette"):

@@ -1,0 +1,166 @@
+"""Authentication shared by every surface: API keys, and BlackBox's HMAC body signature.
+
+Keys come from ``TOOLSERVER_API_KEYS`` (several at once, for rotation) and are accepted in the
+configured header (BlackBox's ``authentication.headerName`` / ``webhook.headers``, default
+``X-Api-Key``) or as ``Authorization: Bearer <key>``. Comparison is constant-time and always
+checks every configured key, so timing reveals neither a prefix nor which key matched.
+
+:class:`ApiKeyMiddleware` is pure ASGI rather than ``BaseHTTPMiddleware`` so that it refuses a
+request before any body is read or any MCP session is created, and adds nothing to streaming
+responses (SSE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pydantic_core
+import structlog
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+__all__ = [
+    "ApiKeyMiddleware",
+    "KeyChecker",
+    "ensure_api_keys",
+    "signature_valid",
+]
+
+_log = structlog.get_logger("toolserver.auth")
+SIGNATURE_HEADER = "x-blackbox-signature"
+GENERATED_KEY_FILE = "api_key"
+
+
+class KeyChecker:
+    """Checks request headers against the configured keys."""
+
+    def __init__(self, keys: Iterable[str], header: str = "X-Api-Key") -> None:
+        self.keys = [k.encode() for k in keys if k]
+        self.header_name = header
+        self.header = header.lower().encode("latin-1")
+
+    def credential(self, headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+        """The key a request presents, from the configured header or a bearer token."""
+        bearer = None
+        for name, value in headers:
+            if name == self.header:
+                value = value.strip()
+                if self.header == b"authorization" and value[:7].lower() == b"bearer ":
+                    value = value[7:].strip()
+                return value
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                bearer = value[7:].strip()
+        return bearer
+
+    def valid(self, presented: bytes | None) -> bool:
+        if presented is None:
+            return False
+        ok = False
+        for key in self.keys:
+            ok |= hmac.compare_digest(presented, key)
+        return ok
+
+
+def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:
+    """Whether ``signature`` is the hex HMAC-SHA256 of ``body`` under ``secret``."""
+    if not signature:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    presented = signature.strip().lower().removeprefix("sha256=")
+    return hmac.compare_digest(expected.encode(), presented.encode("latin-1", "replace"))
+
+
+def unauthorized_body(message: str) -> bytes:
+    return pydantic_core.to_json({"error": {"type": "unauthorized", "message": message}})
+
+
+class ApiKeyMiddleware:
+    """Refuses HTTP requests without a valid API key, except on public paths.
+
+    Args:
+        app: the application behind it.
+        checker: the keys and the header they arrive in.
+        is_public: paths served without a key (health checks, documentation).
+        is_signed: requests that authenticate by body signature instead (webhooks when a
+            signing secret is set); the webhook surface verifies those itself.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        checker: KeyChecker,
+        *,
+        is_public: Callable[[str], bool],
+        is_signed: Callable[[str, str], bool] = lambda method, path: False,
+    ) -> None:
+        self.app = app
+        self.checker = checker
+        self.is_public = is_public
+        self.is_signed = is_signed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if self.is_public(path) or self.is_signed(scope["method"], path):
+            await self.app(scope, receive, send)
+            return
+        presented = self.checker.credential(scope["headers"])
+        if self.checker.valid(presented):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing API key" if presented is None else "invalid API key"
+        _log.warning("auth.refused", path=path, method=scope["method"], reason=reason)
+        header = self.checker.header_name
+        body = unauthorized_body(
+            f"{reason[0].upper()}{reason[1:]}: send it in the {header!r} header "
+            "or as 'Authorization: Bearer <key>'."
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="toolserver"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def ensure_api_keys(configured: list[str], data_dir: Path) -> list[str]:
+    """The keys to accept: the configured ones, or one generated and kept in ``data_dir``.
+
+    A first start with no key configured generates one, stores it (mode 0600) and prints it once
+    to the terminal, outside the log, so the server is usable at once and still not open.
+    """
+    if configured:
+        return configured
+    path = data_dir / GENERATED_KEY_FILE
+    if path.exists():
+        key = path.read_text().strip()
+        if key:
+            _log.info("auth.generated_key_loaded", path=str(path))
+            return [key]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = "ts_" + secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    sys.stdout.write(
+        "\nNo API key was configured, so toolserver generated one. Send it as the "
+        f"X-Api-Key header (or Authorization: Bearer):\n\n    {key}\n\n"
+        f"It is kept in {path} and will not be shown again. Set TOOLSERVER_API_KEYS to use your "
+        "own.\n\n"
+    )
+    sys.stdout.flush()
+    _log.info("auth.generated_key_created", path=str(path))
+    return [key]

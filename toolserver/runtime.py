@@ -1,0 +1,112 @@
+"""The running server's shared state: settings, plugins, registry and executor.
+
+One :class:`ToolServer` is built per process. Every surface receives it and reads the registry
+and executor from it; the app's lifespan starts and stops the plugins through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+from pydantic import SecretStr
+import structlog
+
+from toolserver.auth import ensure_api_keys
+from toolserver.config import Settings
+from toolserver.core.discovery import discover_plugins
+from toolserver.core.executor import Executor
+from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from toolserver.core.plugin import Plugin
+from toolserver.core.registry import Registry
+
+__all__ = ["ToolServer"]
+
+_log = structlog.get_logger("toolserver")
+
+
+class ToolServer:
+    """Plugins, registry, executor and keys for one process.
+
+    Args:
+        settings: the validated configuration.
+        plugins: the plugins to serve; discovered from the settings when omitted.
+        idempotency: the store for retried side-effecting calls (default: in-process).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        plugins: Sequence[Plugin] | None = None,
+        idempotency: IdempotencyStore | None = None,
+    ) -> None:
+        self.settings = settings
+        if plugins is None:
+            plugins = discover_plugins(
+                settings.plugins_dir,
+                enabled=settings.plugins or None,
+                entry_points=settings.entry_points,
+            )
+        self.plugins = list(plugins)
+        self.registry = Registry(self.plugins)
+        self.executor = Executor(
+            self.registry,
+            default_timeout=settings.tool_timeout,
+            idempotency=idempotency or MemoryIdempotencyStore(ttl=settings.idempotency_ttl),
+            thread_limiter=anyio.CapacityLimiter(settings.sync_tool_threads),
+        )
+        self.api_keys: list[str] = []
+        self.started = False
+
+    def resolve_api_keys(self) -> list[str]:
+        """The accepted keys (generating one on a first start); empty when auth is disabled."""
+        if self.settings.auth_disabled:
+            return []
+        if not self.api_keys:
+            configured = [k.get_secret_value() for k in self.settings.api_keys]
+            self.api_keys = ensure_api_keys(configured, self.settings.data_dir)
+        return self.api_keys
+
+    def secret_values(self) -> list[str]:
+        """Every secret this process knows (settings, keys, plugins' ``SecretStr`` settings)."""
+        values = [*self.settings.secret_values(), *self.api_keys]
+        for plugin in self.plugins:
+            settings = plugin.settings
+            if settings is None:
+                continue
+            for name in type(settings).model_fields:
+                value = getattr(settings, name)
+                if isinstance(value, SecretStr) and value.get_secret_value():
+                    values.append(value.get_secret_value())
+        return values
+
+    async def start(self) -> None:
+        """Start every plugin in order; if one fails, stop those already started and raise."""
+        started: list[Plugin] = []
+        try:
+            for plugin in self.plugins:
+                await plugin.startup()
+                started.append(plugin)
+        except BaseException:
+            for plugin in reversed(started):
+                await self._stop_plugin(plugin)
+            raise
+        self.started = True
+        _log.info(
+            "server.started",
+            plugins=[p.name for p in self.plugins],
+            tools=len(self.registry),
+        )
+
+    async def stop(self) -> None:
+        self.started = False
+        for plugin in reversed(self.plugins):
+            await self._stop_plugin(plugin)
+        await self.executor.idempotency.aclose()
+
+    async def _stop_plugin(self, plugin: Plugin) -> None:
+        try:
+            await plugin.shutdown()
+        except Exception:
+            _log.exception("plugin.shutdown_failed", plugin=plugin.name)
