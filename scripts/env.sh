@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Create (or refresh) the project's virtual environment in .venv from uv.lock.
-# Needs only python3 >= 3.11; uv is installed into a private tools folder when missing.
+# Create (or bring up to date) the project's virtual environment in .venv from uv.lock.
+# Needs only python3 >= 3.11: uv is installed into a private tools folder when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v uv >/dev/null 2>&1; then
@@ -12,4 +12,4 @@ else
     fi
     UV=.tools/bin/uv
 fi
-"$UV" sync --quiet --frozen --extra test 2>/dev/null || "$UV" sync --quiet --extra test
+"$UV" sync --quiet --locked --extra test
