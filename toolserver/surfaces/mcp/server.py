@@ -1,0 +1,197 @@
+"""The MCP server for one registry: the SDK's low-level ``Server`` with handlers over the executor.
+
+The low-level server is used rather than ``MCPServer`` because ``MCPServer`` brings its own tool
+registry, argument validation, schema generation and error wrapping: a second copy of what the
+registry, :func:`~toolserver.core.schema.tool_schema` and the executor already do, and one that
+would drift from the webhook surface. The low-level server only speaks the protocol (handshake,
+versions, sessions, notifications) and hands ``tools/list`` and ``tools/call`` to us.
+
+Errors follow the MCP specification 2025-11-25, server/tools, "Error Handling": an unknown tool
+is a protocol error (JSON-RPC ``-32602``, as the specification's example shows); everything the
+executor reports about a known tool -- invalid arguments ("Input validation errors"), a
+``ToolError``, a timeout, a crash -- is a tool execution error, an ``isError`` result whose text
+the model can act on. Requests that do not fit the ``CallToolRequest`` schema (``arguments`` not
+an object) are refused by the SDK before they reach us, also with ``-32602``.
+
+Client logging: ``ctx.log_to_client`` becomes ``notifications/message`` on the request's own
+stream. On handshake-era connections the level set with ``logging/setLevel`` is kept per
+connection (an SSE session; a stateless Streamable HTTP request is its own connection, so there it
+cannot outlive the request and every level is sent); on 2026-07-28 requests the SDK's per-request
+opt-in in ``_meta`` decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, get_args
+
+import anyio
+import structlog
+from mcp import types
+from mcp.server import Server
+from mcp.server.connection import allowed_log_levels
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+
+from toolserver import __version__
+from toolserver.core.context import ToolContext
+from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.executor import Executor
+from toolserver.core.registry import Registry
+from toolserver.core.schema import tool_schema
+from toolserver.surfaces.mcp.results import call_result, failure_result, listed_tool
+
+__all__ = ["build_server"]
+
+_log = structlog.get_logger("toolserver.mcp")
+_LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
+_LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
+_LEVEL_STATE_KEY = "toolserver.log_level"
+_MAX_LISTED_TOOLS = 30
+_GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream)
+
+
+def _level(name: str) -> str:
+    level = _LEVEL_ALIASES.get(name.lower(), name.lower())
+    return level if level in _LEVELS else "info"
+
+
+def _connection_state(ctx: ServerRequestContext[Any, Any]) -> dict[str, Any] | None:
+    """The connection's scratch state, where ``logging/setLevel`` keeps its level.
+
+    The SDK keeps it on the connection behind the per-request session object; if that ever moves,
+    the level is simply not remembered and every level is sent.
+    """
+    connection = getattr(ctx.session, "_connection", None)
+    state = getattr(connection, "state", None)
+    return state if isinstance(state, dict) else None
+
+
+def _unknown_tool(name: str, registry: Registry) -> MCPError:
+    names = registry.names
+    listing = ", ".join(names[:_MAX_LISTED_TOOLS])
+    if len(names) > _MAX_LISTED_TOOLS:
+        listing += ", ..."
+    return MCPError(
+        code=types.INVALID_PARAMS,
+        message=f"Unknown tool {name!r}. Available tools: {listing or 'none'}.",
+    )
+
+
+class ToolHandlers:
+    """``tools/list``, ``tools/call`` and ``logging/setLevel`` for one set of tools.
+
+    Args:
+        registry: the tools this endpoint lists and lets callers reach (the whole registry, or a
+            subset for an extra endpoint).
+        executor: the server's one executor; every call goes through it, so timeouts, logging
+            and errors match the other surfaces.
+        endpoint: the endpoint's name, for the tool's context and the log.
+    """
+
+    def __init__(self, registry: Registry, executor: Executor, endpoint: str) -> None:
+        self.registry = registry
+        self.executor = executor
+        self.endpoint = endpoint
+        self.tools = types.ListToolsResult(tools=[listed_tool(t) for t in registry])
+
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        tool = self.registry.get(name)
+        return tool_schema(tool).input_schema if tool is not None else None
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return self.tools
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        name = params.name
+        if self.registry is not self.executor.registry and name not in self.registry:
+            # A subset endpoint refuses tools outside its set exactly as if they did not exist,
+            # naming only its own tools; on the full endpoint the executor says so (and logs it).
+            _log.warning("mcp.tool_refused", endpoint=self.endpoint, tool=name)
+            raise _unknown_tool(name, self.registry)
+        context = ToolContext(
+            surface="mcp",
+            call_id=None if ctx.request_id is None else str(ctx.request_id),
+            extra={"mcp_endpoint": self.endpoint, "protocol_version": ctx.protocol_version},
+            # JSON-RPC ids restart at 1 on every connection, so they cannot tell a retry from a
+            # new call: de-duplication stays off for MCP calls.
+            idempotency_scope=None,
+            progress_reporter=self._progress_reporter(ctx),
+            client_logger=self._client_logger(ctx, name),
+        )
+        try:
+            result = await self.executor.call(name, params.arguments, context)
+        except ToolFailure as failure:
+            if failure.kind is FailureKind.UNKNOWN_TOOL:
+                raise MCPError(code=types.INVALID_PARAMS, message=failure.message) from None
+            return failure_result(failure)
+        return call_result(result)
+
+    async def set_logging_level(
+        self, ctx: ServerRequestContext[Any, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        state = _connection_state(ctx)
+        if state is not None:
+            state[_LEVEL_STATE_KEY] = params.level
+        return types.EmptyResult()
+
+    @staticmethod
+    def _progress_reporter(ctx: ServerRequestContext[Any, Any]) -> Any:
+        async def report(progress: float, total: float | None, message: str | None) -> None:
+            try:
+                await ctx.session.report_progress(progress, total, message)
+            except _GONE:
+                pass  # the caller has gone; the call is being cancelled
+
+        return report
+
+    @staticmethod
+    def _client_logger(ctx: ServerRequestContext[Any, Any], tool: str) -> Any:
+        allowed = allowed_log_levels(ctx.protocol_version, ctx.meta)
+        state = _connection_state(ctx)
+
+        async def log(level: str, data: Any) -> None:
+            level = _level(level)
+            if level not in allowed:
+                return
+            threshold = state.get(_LEVEL_STATE_KEY) if state is not None else None
+            if threshold is not None and _LEVELS.index(level) < _LEVELS.index(threshold):
+                return
+            notification = types.LoggingMessageNotification(
+                params=types.LoggingMessageNotificationParams(level=level, data=data, logger=tool)
+            )
+            try:
+                await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+            except _GONE:
+                pass
+
+        return log
+
+
+def build_server(
+    registry: Registry,
+    executor: Executor,
+    *,
+    endpoint: str = "default",
+    instructions: str | None = None,
+) -> Server[Any]:
+    """The SDK server listing ``registry`` and calling through ``executor``."""
+    handlers = ToolHandlers(registry, executor, endpoint)
+    server: Server[Any] = Server(
+        "toolserver" if endpoint == "default" else f"toolserver-{endpoint}",
+        version=__version__,
+        instructions=instructions,
+        get_tool_input_schema=handlers.input_schema,
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+    )
+    # Registered after construction: passing it to the constructor emits the SDK's deprecation
+    # warning for the 2026-07-28 removal of logging, which older clients still use.
+    server.add_request_handler(
+        "logging/setLevel", types.SetLevelRequestParams, handlers.set_logging_level
+    )
+    return server

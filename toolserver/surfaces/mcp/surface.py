@@ -1,0 +1,71 @@
+"""The MCP surface: the main endpoint over every tool, plus one endpoint per configured subset.
+
+``TOOLSERVER_MCP_ENDPOINTS='{"crm": ["crm", "check_order_status"]}'`` publishes ``/crm/sse`` (with
+``/crm/messages/``) and ``/crm/mcp``, listing and calling only the tools selected (plugin names or
+tool names, :meth:`~toolserver.core.registry.Registry.subset`). An agent given that URL sees only
+those tools, and a call to any other is refused as an unknown tool.
+
+Every endpoint calls the server's one executor, so idempotency records, the sync-tool thread pool,
+metrics observers and the per-call log are shared; each endpoint only decides which tools can be
+reached through it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator
+
+from starlette.routing import BaseRoute
+
+from toolserver.config import ConfigError
+from toolserver.runtime import ToolServer
+from toolserver.surfaces.mcp.security import OriginPolicy
+from toolserver.surfaces.mcp.server import build_server
+from toolserver.surfaces.mcp.transports import McpTransports
+
+__all__ = ["McpSurface"]
+
+_ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# First path segments the app already serves; an endpoint named like one would shadow it.
+RESERVED_NAMES = frozenset(
+    {"tools", "healthz", "readyz", "docs", "redoc", "openapi.json", "sse", "messages", "mcp"}
+)
+
+
+def _check_name(name: str) -> None:
+    if not _ENDPOINT_NAME.match(name) or name.lower() in RESERVED_NAMES:
+        raise ConfigError(
+            f"TOOLSERVER_MCP_ENDPOINTS: endpoint name {name!r} cannot be used: names are letters, "
+            f"digits, '_' and '-', and not one of {', '.join(sorted(RESERVED_NAMES))}"
+        )
+
+
+class McpSurface:
+    """MCP over legacy HTTP+SSE and Streamable HTTP, for one :class:`ToolServer`.
+
+    Attributes:
+        endpoints: the main endpoint's transports first, then one per configured subset.
+    """
+
+    def __init__(self, server: ToolServer) -> None:
+        settings = server.settings
+        policy = OriginPolicy.from_settings(settings)
+        main = build_server(server.registry, server.executor)
+        self.endpoints: list[McpTransports] = [McpTransports(main, "", settings, policy)]
+        for name, selectors in settings.mcp_endpoints.items():
+            _check_name(name)
+            subset = server.registry.subset(selectors)
+            sdk_server = build_server(subset, server.executor, endpoint=name)
+            self.endpoints.append(McpTransports(sdk_server, f"/{name}", settings, policy))
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return [route for endpoint in self.endpoints for route in endpoint.routes]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for endpoint in self.endpoints:
+                await stack.enter_async_context(endpoint.lifespan())
+            yield
