@@ -25,6 +25,7 @@ from toolserver.logs import configure_logging
 from toolserver.runtime import ToolServer
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
+from toolserver.surfaces.websocket import WebSocketSurface
 
 __all__ = ["PUBLIC_PATHS", "build_app", "create_app"]
 
@@ -37,7 +38,7 @@ def build_app(server: ToolServer) -> FastAPI:
     """The application serving ``server`` on every surface."""
     settings = server.settings
     webhooks = WebhookSurface(server)
-    surfaces: list[Any] = [webhooks, McpSurface(server)]
+    surfaces: list[Any] = [webhooks, McpSurface(server), WebSocketSurface(server)]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -140,6 +140,208 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Talk to a BlackBox agent from the terminal while its WebSocket tools run here.
+
+    Lines read from stdin are sent as chat text; the agent's text is printed to stdout and tool
+    activity to stderr, so stdout stays a clean transcript. The command ends when the
+    conversation ends, or terminates it when stdin closes.
+    """
+    from toolserver.surfaces.websocket import BlackBoxSession, SessionConfigError
+
+    try:
+        additional = json.loads(args.additional_data) if args.additional_data else {}
+    except json.JSONDecodeError as exc:
+        print(f"error: --additional-data is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(additional, dict):
+        print("error: --additional-data must be a JSON object", file=sys.stderr)
+        return 2
+    server = _server(args)
+    try:
+        session = BlackBoxSession.from_settings(
+            server.executor,
+            server.settings,
+            base_url=args.url,
+            agent_id=args.agent_id,
+            call_type=args.call_type,
+            additional_data=additional,
+            endpoint=args.endpoint,
+        )
+    except SessionConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        await server.start()
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(session.run)
+                if session.opened_at is None:
+                    print(f"error: {session.error}", file=sys.stderr)
+                    return 1
+                print(
+                    f"Connected to {session.url} (session {session.id}). Type to talk; "
+                    "end with Ctrl-D.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                group.start_soon(_print_events, session)
+                await _talk(session)
+                if not session.done:
+                    await session.terminate()
+        finally:
+            await server.stop()
+        if session.state != "closed":
+            print(f"error: the session failed: {session.error}", file=sys.stderr)
+            return 1
+        return 0
+
+    return anyio.run(run)
+
+
+async def _talk(session: Any) -> None:
+    """Send each stdin line as chat text until stdin closes or the conversation ends."""
+    import threading
+
+    import anyio.from_thread
+    import anyio.lowlevel
+
+    from toolserver.surfaces.websocket import SessionClosedError
+
+    send, lines = anyio.create_memory_object_stream[str](16)
+    token = anyio.lowlevel.current_token()
+
+    def pump() -> None:  # a daemon thread: a blocked read must not keep the process alive
+        try:
+            for line in sys.stdin:
+                anyio.from_thread.run(send.send, line, token=token)
+        except Exception:
+            pass
+        finally:
+            try:
+                anyio.from_thread.run_sync(send.close, token=token)
+            except Exception:
+                pass
+
+    threading.Thread(target=pump, name="toolserver-chat-stdin", daemon=True).start()
+    async with anyio.create_task_group() as group:
+
+        async def stop_when_ended() -> None:
+            await session.wait()
+            group.cancel_scope.cancel()
+
+        group.start_soon(stop_when_ended)
+        async with lines:
+            async for line in lines:
+                text = line.rstrip("\r\n")
+                if not text.strip():
+                    continue
+                try:
+                    await session.send_text(text)
+                except SessionClosedError:
+                    break
+        group.cancel_scope.cancel()
+
+
+async def _print_events(session: Any) -> None:
+    """Agent text to stdout; tool activity and BlackBox's errors to stderr."""
+    async for event in session.events():
+        data = event.data
+        if event.kind == "text" and data.get("source") in ("assistant", None) and data["text"]:
+            print(data["text"], flush=True)
+        elif event.kind == "tool_request":
+            arguments = json.dumps(data["arguments"], ensure_ascii=False)
+            print(f"[tool] {data['tool']} {arguments}", file=sys.stderr, flush=True)
+        elif event.kind == "tool_response":
+            result = data["result"]
+            if data["outcome"] == "ok":
+                status = "ok"
+            elif isinstance(result, dict) and isinstance(result.get("error"), dict):
+                status = f"{data['errorKind']}: {result['error'].get('message')}"
+            else:
+                status = data["outcome"]
+            print(
+                f"[tool] {data['tool']} -> {status} ({data['durationMs']:g} ms)",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif event.kind == "error":
+            print(f"[blackbox] error: {data['message']}", file=sys.stderr, flush=True)
+        elif event.kind == "closed":
+            ending = data["error"] or "conversation ended"
+            print(f"[session] {data['state']}: {ending}", file=sys.stderr, flush=True)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    """Scaffold a plugin (``new plugin NAME``) and say how to test, check and serve it."""
+    from pathlib import Path
+
+    from toolserver.scaffold import ScaffoldError, new_plugin
+
+    settings = _settings(args)
+    plugins_dir = Path(args.plugins_dir) if args.plugins_dir else settings.plugins_dir
+    if plugins_dir is None:
+        print("error: no plugins directory: pass --plugins-dir", file=sys.stderr)
+        return 2
+    try:
+        created = new_plugin(args.name, plugins_dir)
+    except ScaffoldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows = [
+        (created.module, f"the plugin: settings, startup/shutdown hooks, tool {created.tool}"),
+        (created.test, "its tests"),
+    ]
+    width = max(len(str(path)) for path, _ in rows)
+    print(f"Created plugin {created.name!r} in {created.directory}:")
+    for path, what in rows:
+        print(f"  {str(path).ljust(width)}  {what}")
+    dir_flag = f" --plugins-dir {plugins_dir}" if args.plugins_dir else ""
+    steps = [
+        (f"pytest {created.directory}", "run its tests"),
+        (f"toolserver check{dir_flag}", "review its tools for models and strict clients"),
+        (f"toolserver serve{dir_flag}", f"serve it: /tools, /mcp and /sse list {created.tool}"),
+    ]
+    width = max(len(command) for command, _ in steps)
+    print("\nNext:")
+    for command, what in steps:
+        print(f"  {command.ljust(width)}  {what}")
+    if settings.plugins and created.name not in settings.plugins:
+        print(
+            f"\nnote: TOOLSERVER_PLUGINS limits the server to {', '.join(settings.plugins)}; "
+            f"add {created.name} to it to serve the new plugin.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Load every configured plugin and report what would hurt a model or a strict client.
+
+    Exits 1 when there is an error (or, with ``--strict``, a warning), so CI can run it; a
+    plugin that cannot even be loaded exits 2, as every command does.
+    """
+    from toolserver.checks import check_plugins, format_findings
+    from toolserver.core.discovery import discover_plugins
+    from toolserver.logs import configure_logging
+
+    settings = _settings(args)
+    configure_logging(fmt=settings.log_format, level="warning", secrets=settings.secret_values())
+    plugins = discover_plugins(
+        settings.plugins_dir,
+        enabled=settings.plugins or None,
+        entry_points=settings.entry_points,
+    )
+    findings = check_plugins(plugins)
+    if args.json:
+        print(json.dumps([f.as_dict() for f in findings], indent=2, ensure_ascii=False))
+    else:
+        print(format_findings(plugins, findings))
+    failing = {"error", "warning"} if args.strict else {"error"}
+    return 1 if any(f.severity in failing for f in findings) else 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toolserver", description="Serve plugin tools to AI agents over MCP, webhooks and the WebSocket."
@@ -170,6 +372,21 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("arguments", nargs="?", default="{}", help="the arguments as a JSON object")
     call.add_argument("--call-id", help="a BlackBox callId (de-duplicates side-effecting tools)")
     call.set_defaults(func=cmd_call)
+
+    chat = sub.add_parser(
+        "chat", help="talk to a BlackBox agent in the terminal; its WebSocket tools run here"
+    )
+    common(chat)
+    chat.add_argument("--url", help="BlackBox base URL (TOOLSERVER_BLACKBOX_URL)")
+    chat.add_argument(
+        "--agent-id", help="agent for the dev endpoint (TOOLSERVER_BLACKBOX_AGENT_ID)"
+    )
+    chat.add_argument(
+        "--call-type", choices=["chat", "webCall", "onPhone"], default="chat", help="callType"
+    )
+    chat.add_argument("--additional-data", help="the call's additionalData, a JSON object")
+    chat.add_argument("--endpoint", help="the caller's phone number or SIP URI")
+    chat.set_defaults(func=cmd_chat)
 
     export = sub.add_parser("export", help="print configuration for an agent platform")
     export_sub = export.add_subparsers(dest="target", required=True)

@@ -92,9 +92,53 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info")
     access_log: bool = Field(False, description="Log every HTTP request (uvicorn access log).")
 
+    # BlackBox WebSocket
+    blackbox_url: str = Field(
+        "https://blackbox.dasha.ai",
+        description="BlackBox base URL for WebSocket sessions; `ws`/`wss` follow its scheme.",
+    )
+    blackbox_api_key: SecretStr | None = Field(
+        None, description="BlackBox API key: sessions use the dev endpoint (`/api/v1/ws/dev`)."
+    )
+    blackbox_token: SecretStr | None = Field(
+        None, description="Web-integration token: sessions use the `webCall` endpoint."
+    )
+    blackbox_agent_id: str | None = Field(
+        None, description="The agent a dev-endpoint session talks to (`devRequest.agentId`)."
+    )
+    blackbox_connect_attempts: int = Field(
+        5, ge=1, le=50, description="Connection attempts per session before it is reported failed."
+    )
+    blackbox_connect_backoff: float = Field(
+        0.5, ge=0, description="Seconds before the first reconnect; doubles each time, jittered."
+    )
+    blackbox_connect_backoff_max: float = Field(
+        10.0, ge=0, description="Longest wait between two connection attempts."
+    )
+    blackbox_open_timeout: float = Field(
+        10.0, gt=0, description="Seconds a WebSocket handshake with BlackBox may take."
+    )
+    blackbox_ping_interval: float = Field(
+        20.0, gt=0, description="Seconds between heartbeats that keep an idle session alive."
+    )
+    blackbox_close_timeout: float = Field(
+        10.0, gt=0, description="Seconds BlackBox gets to close a conversation after `terminate`."
+    )
+    blackbox_max_sessions: int = Field(
+        100, ge=1, description="WebSocket sessions the HTTP API keeps open at once."
+    )
+
     _split_lists = field_validator(
         "plugins", "allowed_hosts", "allowed_origins", "api_keys", mode="before"
     )(_split)
+
+    @field_validator("blackbox_url")
+    @classmethod
+    def _blackbox_scheme(cls, value: str) -> str:
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("http", "https", "ws", "wss") or not rest.strip("/"):
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value.rstrip("/")
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
