@@ -97,9 +97,7 @@ async def drop(conv: Conversation) -> None:
 
 async def context(conv: Conversation) -> None:
     """What a tool learns about a WebSocket call."""
-    conv.notes["info"] = await conv.request_tool(
-        "context_info", {}, request_id="ctx-req-1"
-    )
+    conv.notes["info"] = await conv.request_tool("context_info", {}, request_id="ctx-req-1")
     await conv.result_of("ctx-req-1")
     await conv.end({"finishReason": "done"})
 

@@ -27,7 +27,7 @@ import itertools
 import json
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Self
 
 import anyio
 import anyio.abc
@@ -107,7 +107,9 @@ class Conversation:
         )  # fmt: skip
 
     async def event(self, name: str, data: Mapping[str, Any] | None = None) -> None:
-        await self.send({"type": "event", "name": name, "timestamp": _now(), "data": dict(data or {})})
+        await self.send(
+            {"type": "event", "name": name, "timestamp": _now(), "data": dict(data or {})}
+        )
 
     async def error(self, message: str) -> None:
         await self.send({"type": "error", "timestamp": _now(), "data": {"message": message}})
@@ -131,7 +133,12 @@ class Conversation:
         self.outstanding.add(request_id)
         self._answered.setdefault(request_id, anyio.Event())
         await self.send(
-            {"type": "websocketToolRequest", "timestamp": _now(), "channelId": None, "content": body}
+            {
+                "type": "websocketToolRequest",
+                "timestamp": _now(),
+                "channelId": None,
+                "content": body,
+            }
         )
         return request_id
 
@@ -180,7 +187,7 @@ class Conversation:
         if not isinstance(stamp, str):
             raise ProtocolViolation(1007, "missing timestamp")
         try:
-            parsed = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            parsed = datetime.datetime.fromisoformat(stamp)
         except ValueError:
             raise ProtocolViolation(1007, f"timestamp is not ISO 8601: {stamp!r}") from None
         if parsed.tzinfo is None:
@@ -228,7 +235,9 @@ class Conversation:
             raise ProtocolViolation(1007, f"bad callType {body.get('callType')!r}")
         if not isinstance(body.get("additionalData"), dict):
             raise ProtocolViolation(1007, "additionalData must be an object")
-        if "endpoint" not in body or not (body["endpoint"] is None or isinstance(body["endpoint"], str)):
+        if "endpoint" not in body or not (
+            body["endpoint"] is None or isinstance(body["endpoint"], str)
+        ):
             raise ProtocolViolation(1007, "endpoint must be present (string or null)")
         if self.mode == "dev" and not (isinstance(body.get("agentId"), str) and body["agentId"]):
             raise ProtocolViolation(1007, "devRequest needs agentId")
@@ -296,7 +305,7 @@ class StandIn:
     def violations(self) -> list[str]:
         return [v for c in self.conversations for v in c.violations]
 
-    async def __aenter__(self) -> StandIn:
+    async def __aenter__(self) -> Self:
         self._server = await serve(
             self._handler, "127.0.0.1", 0, process_request=self._authenticate, ping_interval=None
         )
@@ -310,7 +319,10 @@ class StandIn:
     async def conversation(self, number: int) -> Conversation:
         """The ``number``-th conversation (1-based), once it has been initialized."""
         with anyio.fail_after(WAIT):
-            while len(self.conversations) < number or self.conversations[number - 1].initialize is None:
+            while (
+                len(self.conversations) < number
+                or self.conversations[number - 1].initialize is None
+            ):
                 self._new_conversation = anyio.Event()
                 await self._new_conversation.wait()
         return self.conversations[number - 1]

@@ -99,7 +99,7 @@ async def test_a_person_talks_to_the_agent_while_tools_run_locally(
         assert await chat.heard() == "add returned 5"
         await chat.say("call boom {}")
         spoken = await chat.heard()
-        assert spoken.startswith("boom returned {\"error\"")
+        assert spoken.startswith('boom returned {"error"')
         assert "The order system refused the request." in spoken
         await chat.say("bye")
         assert await chat.heard() == "Goodbye!"
@@ -114,9 +114,7 @@ async def test_a_person_talks_to_the_agent_while_tools_run_locally(
     assert conv.request["callType"] == "chat"
 
 
-async def test_closing_stdin_terminates_the_conversation(
-    standin: StandIn, chat_dir: Path
-) -> None:
+async def test_closing_stdin_terminates_the_conversation(standin: StandIn, chat_dir: Path) -> None:
     env = chat_env(standin, chat_dir)
     args = ("--url", standin.url, "--call-type", "webCall", "--endpoint", "+15550100",
             "--additional-data", '{"customer": "C-17"}')  # fmt: skip

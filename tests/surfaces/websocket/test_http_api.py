@@ -128,9 +128,9 @@ def responses(events: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     return {e["data"]["id"]: e["data"] for e in events if e["kind"] == "tool_response"}
 
 
-async def start_tracked(client: httpx.AsyncClient, standin: StandIn, scenario: str) -> tuple[
-    dict[str, Any], list[dict[str, Any]], Conversation
-]:
+async def start_tracked(
+    client: httpx.AsyncClient, standin: StandIn, scenario: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], Conversation]:
     """Start ``scenario``, read its whole event stream, return (summary, events, conversation)."""
     marker = uuid.uuid4().hex
     summary = await start(client, scenario, additionalData={"test": marker})
@@ -258,7 +258,9 @@ async def test_send_text_read_events_and_end_a_session(
     events = await sse(client, session_id, until="text")  # the greeting, from history
     texts += [e["data"]["text"] for e in events if e["kind"] == "text"]
     assert texts == ["Hello! How can I help?"]
-    await client.post(f"/sessions/{session_id}/messages", json={"text": 'call add {"a": 1, "b": 2}'})
+    await client.post(
+        f"/sessions/{session_id}/messages", json={"text": 'call add {"a": 1, "b": 2}'}
+    )
     last_seq = events[-1]["seq"]
     seen: list[str] = []
     with anyio.fail_after(STEP):

@@ -17,7 +17,7 @@ from toolserver.surfaces.websocket import protocol
 def test_timestamps_are_iso_8601_utc_with_milliseconds() -> None:
     moment = datetime.datetime(2025, 1, 31, 12, 0, 0, 123456, tzinfo=datetime.UTC)
     assert protocol.timestamp(moment) == "2025-01-31T12:00:00.123Z"
-    parsed = datetime.datetime.fromisoformat(protocol.timestamp().replace("Z", "+00:00"))
+    parsed = datetime.datetime.fromisoformat(protocol.timestamp())
     assert parsed.tzinfo is not None
 
 

@@ -33,9 +33,7 @@ def session(
     if scenario:
         data["scenario"] = scenario
     options.setdefault("token", standin.token)
-    return BlackBoxSession(
-        server.executor, base_url=standin.url, additional_data=data, **options
-    )
+    return BlackBoxSession(server.executor, base_url=standin.url, additional_data=data, **options)
 
 
 async def collect(session: BlackBoxSession) -> list[SessionEvent]:
@@ -119,9 +117,7 @@ async def test_failures_are_answered_with_an_error_the_agent_can_speak(
     assert summary["toolCalls"]["error"] == 5
 
 
-async def test_args_sent_as_json_text_are_parsed(
-    tool_server: ToolServer, standin: StandIn
-) -> None:
+async def test_args_sent_as_json_text_are_parsed(tool_server: ToolServer, standin: StandIn) -> None:
     async with session(tool_server, standin, "string_args") as s:
         await s.wait()
     conv = await standin.conversation(1)
@@ -243,7 +239,9 @@ async def test_terminate_waits_for_tool_calls_in_flight(
             assert s.state == "closing"
             assert s.in_flight == 1
             assert not conv.terminated.is_set()  # not before the answer
-            await tool_server.executor.call("open_gate", {"name": gate}, ToolContext(surface="test"))
+            await tool_server.executor.call(
+                "open_gate", {"name": gate}, ToolContext(surface="test")
+            )
     assert conv.results[conv.notes["held"]] == "released"
     assert conv.unanswered_at_terminate == set()
     assert s.state == "closed"
@@ -523,9 +521,7 @@ async def test_manager_refuses_without_credentials_and_beyond_its_limit(
             await unconfigured.start()
         assert unconfigured.list() == []
 
-    settings = load_settings(
-        _env_file=None, blackbox_url=standin.url, blackbox_token=standin.token
-    )
+    settings = load_settings(_env_file=None, blackbox_url=standin.url, blackbox_token=standin.token)
     limited = SessionManager(tool_server.executor, settings, max_sessions=1)
     async with limited.running():
         first = await limited.start()

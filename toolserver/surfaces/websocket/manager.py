@@ -109,9 +109,7 @@ class SessionManager:
         if group is None or self._stopping:
             raise SessionError("the session manager is not running")
         if len(self.open_sessions) >= self.max_sessions:
-            raise SessionLimitError(
-                f"{self.max_sessions} sessions are open already; end one first"
-            )
+            raise SessionLimitError(f"{self.max_sessions} sessions are open already; end one first")
         session = self.factory(
             call_type=call_type,
             additional_data=additional_data,

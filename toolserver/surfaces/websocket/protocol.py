@@ -236,7 +236,9 @@ def parse_tool_request(message: Mapping[str, Any]) -> ToolRequest:
             try:
                 arguments = pydantic_core.from_json(arguments)
             except ValueError:
-                raise MalformedToolRequest("'content.args' is text but not JSON", request_id) from None
+                raise MalformedToolRequest(
+                    "'content.args' is text but not JSON", request_id
+                ) from None
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):

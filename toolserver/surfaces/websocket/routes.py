@@ -46,14 +46,14 @@ _JSON = "application/json"
 
 
 class StartSession(pydantic.BaseModel):
-    """The body of ``POST /sessions``."""
+    """The body of ``POST /sessions``, in the camelCase of BlackBox's ``initialize`` request."""
 
     model_config = pydantic.ConfigDict(extra="forbid")
 
-    callType: CallType = "chat"  # noqa: N815 (the wire's spelling)
-    additionalData: dict[str, Any] = pydantic.Field(default_factory=dict)  # noqa: N815
+    callType: CallType = "chat"
+    additionalData: dict[str, Any] = pydantic.Field(default_factory=dict)
     endpoint: str | None = None
-    agentId: str | None = None  # noqa: N815
+    agentId: str | None = None
 
 
 class SendText(pydantic.BaseModel):

@@ -31,7 +31,7 @@ import random as _random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import anyio
 import anyio.abc
@@ -205,7 +205,7 @@ class EventStream:
         self._queue.clear()
         self._session._subscribers.discard(self)
 
-    async def __aenter__(self) -> EventStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -263,8 +263,8 @@ class BlackBoxSession:
             credential = api_key
             if not agent_id:
                 raise SessionConfigError(
-                    "the dev endpoint (API key) needs an agent id: set TOOLSERVER_BLACKBOX_AGENT_ID "
-                    "or pass agentId"
+                    "the dev endpoint (API key) needs an agent id: set "
+                    "TOOLSERVER_BLACKBOX_AGENT_ID or pass agentId"
                 )
         else:
             raise SessionConfigError(
@@ -386,7 +386,7 @@ class BlackBoxSession:
         """The events kept so far (the most recent ``history`` of them), oldest first."""
         return list(self._history)
 
-    async def __aenter__(self) -> BlackBoxSession:
+    async def __aenter__(self) -> Self:
         runner = anyio.create_task_group()
         await runner.__aenter__()
         self._runner = runner
@@ -400,11 +400,11 @@ class BlackBoxSession:
             raise
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         runner, self._runner = self._runner, None
-        exc_type = exc_info[0]
+        error = exc_info[1] if len(exc_info) > 1 else None
         try:
-            if exc_type is None or issubclass(exc_type, Exception):
+            if error is None or isinstance(error, Exception):
                 with anyio.CancelScope(shield=True):
                     await self.terminate()
             else:  # cancelled or interrupted: no goodbye
@@ -432,7 +432,9 @@ class BlackBoxSession:
     async def send_text(self, text: str) -> None:
         """Say ``text`` to the agent as the user (an ``incomingChatMessage``)."""
         if self.state != "open":
-            raise SessionClosedError(f"the session is {self.state}; text can only be sent while open")
+            raise SessionClosedError(
+                f"the session is {self.state}; text can only be sent while open"
+            )
         try:
             await self._send(protocol.chat_message(text))
         except ConnectionClosed:
@@ -470,7 +472,9 @@ class BlackBoxSession:
             await self._done.wait()
         if not self._done.is_set():
             _log.warning(
-                "ws.close_timeout", session_id=self.id, timeout=self.close_timeout,
+                "ws.close_timeout",
+                session_id=self.id,
+                timeout=self.close_timeout,
                 message="BlackBox did not close the conversation; closing the socket",
             )
             ws = self._ws
@@ -668,7 +672,9 @@ class BlackBoxSession:
             url=self.url,
         )
         self._connect_failure = (reason, status)
-        self._finish("failed", error=f"could not connect after {self.attempts} attempt(s): {reason}")
+        self._finish(
+            "failed", error=f"could not connect after {self.attempts} attempt(s): {reason}"
+        )
         return None
 
     async def _receive(self, ws: ClientConnection) -> None:
@@ -914,9 +920,7 @@ class BlackBoxSession:
         if error:
             fields["error"] = error
         (_log.info if state == "closed" else _log.warning)("ws.session_closed", **fields)
-        self._publish(
-            "closed", {"state": state, "code": code, "reason": reason, "error": error}
-        )
+        self._publish("closed", {"state": state, "code": code, "reason": reason, "error": error})
         for stream in list(self._subscribers):
             stream._finish()
         self._subscribers.clear()
@@ -942,4 +946,3 @@ def _tool_name(message: Mapping[str, Any]) -> str:
     if isinstance(content, Mapping) and isinstance(content.get("toolName"), str):
         return content["toolName"]
     return "(unreadable)"
-
