@@ -1,7 +1,8 @@
 """The ``toolserver`` command.
 
 ``serve`` runs the server; ``tools`` lists what it would serve; ``call`` runs one tool through
-the executor without a server; ``export blackbox`` prints the agent config blocks. Flags override
+the executor without a server; ``export blackbox`` prints the agent config blocks; ``new plugin``
+scaffolds a plugin and ``check`` reviews every plugin's tools. Flags override
 ``TOOLSERVER_*`` variables; for ``serve`` they are passed on as those variables so that every
 uvicorn worker process reads the same configuration.
 """
@@ -400,6 +401,23 @@ def _parser() -> argparse.ArgumentParser:
     blackbox.add_argument("--endpoint", help="a subset endpoint from TOOLSERVER_MCP_ENDPOINTS")
     blackbox.add_argument("--retry-count", type=int, default=2, help="BlackBox retries (0-5)")
     blackbox.set_defaults(func=cmd_export)
+    new = sub.add_parser("new", help="create something to start from")
+    new_sub = new.add_subparsers(dest="kind", required=True)
+    new_plugin = new_sub.add_parser(
+        "plugin", help="a plugin folder: an example tool, settings, hooks and a passing test"
+    )
+    common(new_plugin)
+    new_plugin.add_argument("name", help="the plugin's name (lower case, digits, underscores)")
+    new_plugin.set_defaults(func=cmd_new)
+
+    check = sub.add_parser(
+        "check", help="review every plugin's tools for models and strict clients (CI-friendly)"
+    )
+    common(check)
+    check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    check.add_argument("--strict", action="store_true", help="fail on warnings too")
+    check.set_defaults(func=cmd_check)
+
     return parser
 
 

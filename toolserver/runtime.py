@@ -76,9 +76,7 @@ class ToolServer:
             if settings is None:
                 continue
             for name in type(settings).model_fields:
-                value = getattr(settings, name)
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    values.append(value.get_secret_value())
+                values.extend(_secrets_in(getattr(settings, name)))
         return values
 
     async def start(self) -> None:
@@ -110,3 +108,16 @@ class ToolServer:
             await plugin.shutdown()
         except Exception:
             _log.exception("plugin.shutdown_failed", plugin=plugin.name)
+
+
+def _secrets_in(value: object) -> list[str]:
+    """The secrets in a settings value: a ``SecretStr``, or those inside a dict or list (a
+    bridge's ``{"Authorization": SecretStr(...)}`` headers)."""
+    if isinstance(value, SecretStr):
+        secret = value.get_secret_value()
+        return [secret] if secret else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _secrets_in(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for v in value for s in _secrets_in(v)]
+    return []

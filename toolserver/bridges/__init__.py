@@ -1,0 +1,1 @@
+"""Bridges: tools made from systems that already describe their API."""
