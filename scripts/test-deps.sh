@@ -13,4 +13,15 @@ if [ ! -f "$node_clients/node_modules/.package-lock.json" ] \
 fi
 # --- end MCP test clients ---
 
+# --- Redis (scale-out tests: shared idempotency store and rate limits) ---
+# The tests start their own redis-server on a free localhost port; only the binary is needed.
+if ! command -v redis-server >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+    # The package starts a system service on 6379; the tests do not use it.
+    (service redis-server stop || systemctl stop redis-server || true) >/dev/null 2>&1
+fi
+# --- end Redis ---
+
 exit 0

@@ -1,6 +1,7 @@
 """The ASGI application: every surface of one :class:`ToolServer` on one port.
 
-Routes: ``/tools`` (webhooks, :mod:`toolserver.surfaces.webhooks`), ``/healthz`` and ``/readyz``,
+Routes: ``/tools`` (webhooks, :mod:`toolserver.surfaces.webhooks`), ``/healthz`` and ``/readyz``
+(:mod:`toolserver.health`), ``/metrics`` (:mod:`toolserver.metrics`),
 the OpenAPI document and its pages (``/openapi.json``, ``/docs``), and each other surface's
 routes. The lifespan starts the plugins before the first request and stops them after the last.
 """
@@ -14,15 +15,15 @@ from typing import Any
 import structlog
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from toolserver import __version__
 from toolserver.auth import ApiKeyMiddleware, KeyChecker
 from toolserver.config import Settings, load_settings
+from toolserver.health import Health
 from toolserver.logs import configure_logging
+from toolserver.metrics import METRICS_PATH, Metrics
 from toolserver.runtime import ToolServer
+from toolserver.shutdown import EventStreamCloser
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
 from toolserver.surfaces.websocket import WebSocketSurface
@@ -31,7 +32,10 @@ __all__ = ["PUBLIC_PATHS", "build_app", "create_app"]
 
 _log = structlog.get_logger("toolserver")
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
+# /metrics checks its own token (TOOLSERVER_METRICS_TOKEN), scrapers rarely hold an API key.
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", METRICS_PATH, "/openapi.json", "/docs", "/redoc"}
+)
 
 
 def build_app(server: ToolServer) -> FastAPI:
@@ -48,6 +52,8 @@ def build_app(server: ToolServer) -> FastAPI:
             for surface in surfaces:
                 if hasattr(surface, "lifespan"):
                     await stack.enter_async_context(surface.lifespan())
+            # Left first: drain in-flight calls and end event streams before surfaces stop.
+            await stack.enter_async_context(server.shutdown.running(server.executor))
             yield
         _log.info("server.stopped")
 
@@ -59,20 +65,9 @@ def build_app(server: ToolServer) -> FastAPI:
     )
     app.state.toolserver = server
 
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    async def readyz(request: Request) -> Response:
-        if not server.started:
-            return JSONResponse({"status": "starting", "reason": "plugins not started"}, 503)
-        return JSONResponse({"status": "ready"})
-
-    app.router.routes.extend(
-        [
-            Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
-            Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
-        ]
-    )
+    app.router.routes.extend(Health(server).routes)
+    if settings.metrics_enabled:
+        app.router.routes.extend(Metrics(server).routes)
     for surface in surfaces:
         app.router.routes.extend(surface.routes)
 
@@ -91,6 +86,7 @@ def build_app(server: ToolServer) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    app.add_middleware(EventStreamCloser, shutdown=server.shutdown)
     keys = server.resolve_api_keys()
     if settings.auth_disabled:
         _log.warning(

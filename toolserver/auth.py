@@ -28,6 +28,8 @@ __all__ = [
     "ApiKeyMiddleware",
     "KeyChecker",
     "ensure_api_keys",
+    "key_id",
+    "principal_of",
     "signature_valid",
 ]
 
@@ -75,6 +77,25 @@ def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:
     return hmac.compare_digest(expected.encode(), presented.encode("latin-1", "replace"))
 
 
+def key_id(key: bytes) -> str:
+    """A short, stable, non-secret name for an API key: what limits and metrics count by.
+
+    A truncated SHA-256 of a high-entropy key says nothing about the key, and keeps the key
+    itself out of every counter name and log line.
+    """
+    return "key-" + hashlib.sha256(key).hexdigest()[:12]
+
+
+SIGNED_PRINCIPAL = "signed"
+"""The principal of a webhook that authenticates by body signature rather than by key."""
+
+
+def principal_of(scope: Scope) -> str | None:
+    """The principal :class:`ApiKeyMiddleware` recorded for this request (None: no key)."""
+    state = scope.get("state")
+    return state.get("principal") if isinstance(state, dict) else None
+
+
 def unauthorized_body(message: str) -> bytes:
     return pydantic_core.to_json({"error": {"type": "unauthorized", "message": message}})
 
@@ -108,11 +129,16 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if self.is_public(path) or self.is_signed(scope["method"], path):
+        if self.is_public(path):
+            await self.app(scope, receive, send)
+            return
+        if self.is_signed(scope["method"], path):
+            scope.setdefault("state", {})["principal"] = SIGNED_PRINCIPAL
             await self.app(scope, receive, send)
             return
         presented = self.checker.credential(scope["headers"])
-        if self.checker.valid(presented):
+        if presented is not None and self.checker.valid(presented):
+            scope.setdefault("state", {})["principal"] = key_id(presented)
             await self.app(scope, receive, send)
             return
         reason = "missing API key" if presented is None else "invalid API key"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +26,9 @@ from toolserver.core.errors import PluginError, ToolFailure
 __all__ = ["main"]
 
 Command = Callable[[argparse.Namespace], int]
+
+# Event streams get this long after the grace period to end before uvicorn cuts them.
+_STREAM_CLOSE_MARGIN = 3.0
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -60,19 +64,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[name] = str(value)
     settings = load_settings()  # fail here, with the variable's name, before uvicorn starts
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again for the
+    # previous handler: make that a clean exit (status 0), as a container stop expects.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stopped)
     uvicorn.run(
-        "toolserver.app:create_app",
+        "toolserver.app:create_app",  # a factory: every worker process builds its own app
         factory=True,
         host=settings.host,
         port=settings.port,
-        workers=args.workers,
+        workers=args.workers or settings.workers,
         log_config=None,
         access_log=settings.access_log,
-        timeout_graceful_shutdown=None,
+        timeout_graceful_shutdown=settings.shutdown_grace + _STREAM_CLOSE_MARGIN,
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )
     return 0
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -359,7 +371,9 @@ def _parser() -> argparse.ArgumentParser:
     common(serve)
     serve.add_argument("--host", help="address to listen on (TOOLSERVER_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (TOOLSERVER_PORT)")
-    serve.add_argument("--workers", type=int, default=None, help="uvicorn worker processes")
+    serve.add_argument(
+        "--workers", type=int, default=None, help="worker processes (TOOLSERVER_WORKERS)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     tools = sub.add_parser("tools", help="list the tools the server would serve")

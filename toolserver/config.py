@@ -128,6 +128,42 @@ class Settings(BaseSettings):
         100, ge=1, description="WebSocket sessions the HTTP API keeps open at once."
     )
 
+    # Production
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis URL (`redis://host:6379/0`): idempotency records and rate-limit "
+        "counters are then shared by every worker and replica. Unset: kept in the process.",
+    )
+    redis_prefix: str = Field(
+        "toolserver:", description="Prefix of every Redis key, so deployments can share a Redis."
+    )
+    workers: int = Field(1, ge=1, description="Worker processes of `toolserver serve`.")
+    shutdown_grace: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds in-flight calls get to finish after SIGTERM before they are cancelled.",
+    )
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at `/metrics`.")
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, `/metrics` requires `Authorization: Bearer <token>`."
+    )
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description='Calls per window, per tool and API key, as JSON: `{"*": "100/minute", '
+        '"book_appointment": "5/minute"}` (`*`: every tool not named).',
+    )
+    key_rate_limit: str | None = Field(
+        None, description="Calls per window, per API key, all tools together (`600/minute`)."
+    )
+    concurrency_limits: dict[str, int] = Field(
+        default_factory=dict,
+        description='Calls of a tool running at once, whoever makes them, as JSON: `{"*": 20, '
+        '"book_appointment": 2}`.',
+    )
+    key_concurrency_limit: int | None = Field(
+        None, ge=1, description="Calls one API key may have running at once."
+    )
+
     _split_lists = field_validator(
         "plugins", "allowed_hosts", "allowed_origins", "api_keys", mode="before"
     )(_split)
@@ -139,6 +175,38 @@ class Settings(BaseSettings):
         if scheme.lower() not in ("http", "https", "ws", "wss") or not rest.strip("/"):
             raise ValueError("must be an http(s):// or ws(s):// URL")
         return value.rstrip("/")
+
+    @field_validator(
+        "redis_url", "metrics_token", "key_rate_limit", "key_concurrency_limit", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, value: dict[str, str]) -> dict[str, str]:
+        from toolserver.limits import Rate
+
+        for rate in value.values():
+            Rate.parse(rate)
+        return value
+
+    @field_validator("key_rate_limit")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        from toolserver.limits import Rate
+
+        if value is not None:
+            Rate.parse(value)
+        return value
+
+    @field_validator("concurrency_limits")
+    @classmethod
+    def _caps(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(cap < 1 for cap in value.values()):
+            raise ValueError("every cap must be at least 1")
+        return value
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

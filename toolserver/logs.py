@@ -47,6 +47,22 @@ class _SecretRedactor:
 redact_secrets = _SecretRedactor()
 
 
+class _QuietProbes(logging.Filter):
+    """Drops access-log lines of health probes and metric scrapes, which come every few seconds
+    from machines and would bury the requests people read the log for."""
+
+    paths = frozenset({"/healthz", "/readyz", "/metrics"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            return args[2].split("?", 1)[0] not in self.paths
+        return True
+
+
+_quiet_probes = _QuietProbes()
+
+
 
 
 def configure_logging(
@@ -115,6 +131,8 @@ def configure_logging(
         logger.propagate = True
     if not access_log:
         logging.getLogger("uvicorn.access").setLevel(logging.CRITICAL + 1)
+    if _quiet_probes not in logging.getLogger("uvicorn.access").filters:
+        logging.getLogger("uvicorn.access").addFilter(_quiet_probes)
     # The SDK and websockets are chatty at INFO (a line per request); keep them at WARNING unless
     # debugging.
     for name in ("mcp", "httpx", "httpx2", "websockets", "sse_starlette"):

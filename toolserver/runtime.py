@@ -6,7 +6,7 @@ and executor from it; the app's lifespan starts and stops the plugins through it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
 from pydantic import SecretStr
@@ -16,9 +16,12 @@ from toolserver.auth import ensure_api_keys
 from toolserver.config import Settings
 from toolserver.core.discovery import discover_plugins
 from toolserver.core.executor import Executor
-from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from toolserver.core.plugin import Plugin
+from toolserver.core.idempotency import IdempotencyStore
+from toolserver.core.plugin import Plugin, Tool
 from toolserver.core.registry import Registry
+from toolserver.limits import Limits
+from toolserver.shutdown import Shutdown
+from toolserver.stores import build_stores
 
 __all__ = ["ToolServer"]
 
@@ -31,7 +34,15 @@ class ToolServer:
     Args:
         settings: the validated configuration.
         plugins: the plugins to serve; discovered from the settings when omitted.
-        idempotency: the store for retried side-effecting calls (default: in-process).
+        idempotency: the store for retried side-effecting calls (default: from the settings,
+            Redis when ``TOOLSERVER_REDIS_URL`` is set, else in-process).
+
+    Attributes:
+        stores: the idempotency store and the rate-limit counters (:mod:`toolserver.stores`).
+        limits: the rate limits and concurrency caps the executor admits calls by.
+        shutdown: the graceful-stop sequence; surfaces may watch ``shutdown.closing``.
+        open_sessions: live counts of long-lived sessions by kind (``"websocket"``), for metrics;
+            a surface registers a callable returning its count.
     """
 
     def __init__(
@@ -50,12 +61,27 @@ class ToolServer:
             )
         self.plugins = list(plugins)
         self.registry = Registry(self.plugins)
+
+        def longest_call(tool: Tool) -> float:
+            # How long a call of ``tool`` can hold a slot or keep a retry waiting, with a margin.
+            return (tool.timeout or settings.tool_timeout) + 30.0
+
+        longest = max(map(longest_call, self.registry), default=settings.tool_timeout + 30.0)
+        self.stores = build_stores(settings, wait_timeout=longest)
+        if idempotency is not None:
+            self.stores.idempotency = idempotency
+        self.limits = Limits.from_settings(settings, self.stores.counters, lease=longest_call)
         self.executor = Executor(
             self.registry,
             default_timeout=settings.tool_timeout,
-            idempotency=idempotency or MemoryIdempotencyStore(ttl=settings.idempotency_ttl),
+            idempotency=self.stores.idempotency,
             thread_limiter=anyio.CapacityLimiter(settings.sync_tool_threads),
+            admission=self.limits if self.limits.enabled else None,
         )
+        self.shutdown = Shutdown(grace=settings.shutdown_grace)
+        self.open_sessions: dict[str, Callable[[], int]] = {
+            "mcp_sse": lambda: self.shutdown.streams["mcp_sse"]
+        }
         self.api_keys: list[str] = []
         self.started = False
 
@@ -102,6 +128,7 @@ class ToolServer:
         for plugin in reversed(self.plugins):
             await self._stop_plugin(plugin)
         await self.executor.idempotency.aclose()
+        await self.stores.counters.aclose()
 
     async def _stop_plugin(self, plugin: Plugin) -> None:
         try:

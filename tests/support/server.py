@@ -111,11 +111,13 @@ def running_server(
     data_dir: Path | None = None,
     args: tuple[str, ...] = (),
     startup_timeout: float = 30.0,
+    command: tuple[str, ...] | None = None,
 ) -> Iterator[ServerProcess]:
     """Start ``toolserver serve`` on a free port; yield once ``/healthz`` answers.
 
     The process gets a clean ``TOOLSERVER_*`` environment: only what the test passes, plus a
-    fresh data directory, JSON logs and the API key (unless ``api_key`` is None).
+    fresh data directory, JSON logs and the API key (unless ``api_key`` is None). ``command``
+    replaces ``python -m toolserver serve`` (``args`` still follow it).
     """
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLSERVER_")}
@@ -141,7 +143,7 @@ def running_server(
     log_path = log_dir() / f"server-{port}-{time.monotonic_ns()}.log"
     log_file = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "toolserver", "serve", *args],
+        [*(command or (sys.executable, "-m", "toolserver", "serve")), *args],
         cwd=str(data),
         env=child_env,
         stdout=log_file,

@@ -49,6 +49,9 @@ class ToolContext:
             (BlackBox's ``callId`` on webhooks). A side-effecting tool called again with the same
             scope and arguments returns the first result instead of running again; None turns
             de-duplication off for the call.
+        principal: who is calling, as a non-secret id of the API key the request authenticated
+            with (never the key itself); None when the call carries no key. Rate limits and
+            concurrency caps are counted per principal.
         log: a structlog logger already bound to the surface, tool and call id.
     """
 
@@ -61,6 +64,7 @@ class ToolContext:
     endpoint: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     idempotency_scope: str | None = None
+    principal: str | None = None
     log: Any = dataclasses.field(default_factory=lambda: structlog.get_logger("toolserver.tool"))
     progress_reporter: ProgressReporter = dataclasses.field(default=_no_progress, repr=False)
     client_logger: ClientLogger = dataclasses.field(default=_no_client_log, repr=False)

@@ -9,11 +9,12 @@ surface behaves the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.to_thread
@@ -27,10 +28,22 @@ from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from toolserver.core.plugin import Tool
 from toolserver.core.registry import Registry
 
-__all__ = ["CallRecord", "Executor", "ToolResult"]
+__all__ = ["Admission", "CallRecord", "Executor", "ToolResult"]
 
 Arguments = Mapping[str, Any] | str | bytes | bytearray | None
 CallObserver = Callable[["CallRecord"], None]
+
+
+class Admission(Protocol):
+    """Decides whether a call may run (rate limits, concurrency caps: :mod:`toolserver.limits`).
+
+    ``admit`` is entered before the tool runs and left when the call ends; it refuses a call by
+    raising ``ToolFailure(FailureKind.REJECTED, ..., retry_after=...)``.
+    """
+
+    def admit(
+        self, tool: Tool, context: ToolContext
+    ) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 _log = structlog.get_logger("toolserver.calls")
 _INTERNAL_MESSAGE = "The tool failed unexpectedly. Continue without it, or try again in a moment."
@@ -72,6 +85,8 @@ class Executor:
         default_timeout: seconds a call may take when its tool sets no timeout.
         idempotency: where outcomes of side-effecting calls are kept for retries.
         thread_limiter: caps how many sync tools run in worker threads at once.
+        admission: the step that may refuse a valid call before it runs (limits); none admits
+            every call.
     """
 
     def __init__(
@@ -81,11 +96,13 @@ class Executor:
         default_timeout: float = 10.0,
         idempotency: IdempotencyStore | None = None,
         thread_limiter: anyio.CapacityLimiter | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.registry = registry
         self.default_timeout = default_timeout
         self.idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
         self.thread_limiter = thread_limiter
+        self.admission = admission
         self.observers: list[CallObserver] = []
         self.in_flight = 0
 
@@ -102,11 +119,17 @@ class Executor:
             if tool is None:
                 raise self._unknown_tool(name)
             validated = self._validate(tool, arguments)
-            if tool.side_effects and context.idempotency_scope:
-                result = await self._run_once(tool, validated, context)
-                replayed = result.replayed
-            else:
-                result = await self._run(tool, validated, context)
+            admitted = (
+                self.admission.admit(tool, context)
+                if self.admission is not None
+                else contextlib.nullcontext()
+            )
+            async with admitted:
+                if tool.side_effects and context.idempotency_scope:
+                    result = await self._run_once(tool, validated, context)
+                    replayed = result.replayed
+                else:
+                    result = await self._run(tool, validated, context)
             outcome = "ok"
             return result
         except ToolFailure as failure:

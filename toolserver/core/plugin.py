@@ -114,6 +114,7 @@ class Plugin:
         self.tools: list[Tool] = []
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.readiness_checks: list[Hook] = []
         self._settings: PluginSettings | None = None
 
     def __repr__(self) -> str:
@@ -252,6 +253,23 @@ class Plugin:
         """Run ``fn(plugin)`` when the server stops, after the last call; may be async."""
         self.shutdown_hooks.append(fn)
         return fn
+
+    def readiness_check(self, fn: Hook) -> Hook:
+        """Run ``fn(plugin)`` on every readiness probe (``/readyz``); may be async.
+
+        It raises when the plugin cannot serve calls right now (its database or upstream API is
+        unreachable); the exception's text is the reason the probe reports. Keep it quick: a
+        probe gives all checks a few seconds together.
+        """
+        self.readiness_checks.append(fn)
+        return fn
+
+    async def check_ready(self) -> None:
+        """Run the readiness checks; the first failure propagates."""
+        for check in self.readiness_checks:
+            result = check(self)
+            if inspect.isawaitable(result):
+                await result
 
     async def startup(self) -> None:
         self.load_settings() if self._settings is None else None

@@ -36,7 +36,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolserver.auth import SIGNATURE_HEADER, signature_valid, unauthorized_body
+from toolserver.auth import SIGNATURE_HEADER, principal_of, signature_valid, unauthorized_body
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.schema import tool_schema
@@ -93,9 +93,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _context(payload: dict[str, Any] | None) -> ToolContext:
+def _context(payload: dict[str, Any] | None, principal: str | None = None) -> ToolContext:
     if payload is None:
-        return ToolContext(surface="webhook")
+        return ToolContext(surface="webhook", principal=principal)
     call_id = payload.get("callId")
     call_id = str(call_id) if call_id is not None else None
     extra = {k: payload[k] for k in ("sip", "serverJobId", "status") if k in payload}
@@ -111,6 +111,7 @@ def _context(payload: dict[str, Any] | None) -> ToolContext:
         endpoint=_str_or_none(payload.get("endpoint")),
         extra=extra,
         idempotency_scope=call_id,
+        principal=principal,
     )
 
 
@@ -206,7 +207,8 @@ class WebhookSurface:
                 _log.warning("webhook.tool_name_mismatch", url_tool=name, payload_tool=sent_name)
 
         try:
-            result = await self.server.executor.call(name, arguments, _context(payload))
+            context = _context(payload, principal_of(request.scope))
+            result = await self.server.executor.call(name, arguments, context)
         except ToolFailure as failure:
             return _failure_response(failure)
         headers = {"X-Toolserver-Replayed": "true"} if result.replayed else None

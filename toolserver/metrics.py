@@ -1,0 +1,150 @@
+"""Prometheus metrics at ``GET /metrics``, fed by the executor rather than by each surface.
+
+Every call on every surface ends in the executor, which hands each finished call to its
+observers (:class:`~toolserver.core.executor.CallRecord`); counting there means a new surface is
+measured without a line of its own. Exposed (text format, ``prometheus-client``):
+
+=============================================  =========  =====================================
+metric                                         type       labels
+=============================================  =========  =====================================
+``toolserver_tool_calls_total``                counter    tool, surface, outcome, error_kind
+``toolserver_tool_call_duration_seconds``      histogram  tool, surface
+``toolserver_tool_calls_in_flight``            gauge
+``toolserver_open_sessions``                   gauge      kind (``mcp_sse``, ``websocket``)
+``toolserver_ready``                           gauge      (0 while starting or draining)
+``toolserver_build_info``                      gauge      version
+=============================================  =========  =====================================
+
+``outcome`` is ``ok``, ``error`` or ``cancelled``; ``error_kind`` is the failure's kind
+(``tool_error``, ``timeout``, ``rejected``, ...) or empty. Calls to tools that do not exist are
+counted under ``tool="(unknown)"`` so a caller cannot grow the label set without bound.
+
+Each process keeps its own numbers (Prometheus adds them up across replicas); run one worker per
+container to scrape each process, or scrape whichever worker answers with ``--workers``.
+
+``/metrics`` needs no API key (scrapers rarely send one); set ``TOOLSERVER_METRICS_TOKEN`` to
+require ``Authorization: Bearer <token>``, or ``TOOLSERVER_METRICS_ENABLED=false`` to turn it off.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolserver import __version__
+from toolserver.auth import unauthorized_body
+from toolserver.core.executor import CallRecord
+
+if TYPE_CHECKING:
+    from toolserver.runtime import ToolServer
+
+__all__ = ["METRICS_PATH", "Metrics"]
+
+METRICS_PATH = "/metrics"
+UNKNOWN_TOOL = "(unknown)"
+# Voice turns are budgeted in seconds: resolve well below one second, and up to a minute.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class _LiveCollector(Collector):
+    """Values read when scraped: sessions the surfaces hold, readiness."""
+
+    def __init__(self, server: ToolServer) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        sessions = GaugeMetricFamily(
+            "toolserver_open_sessions",
+            "Long-lived client sessions open now (MCP SSE streams, BlackBox WebSocket sessions).",
+            labels=["kind"],
+        )
+        for kind, count in sorted(self.server.open_sessions.items()):
+            try:
+                sessions.add_metric([kind], float(count()))
+            except Exception:  # a surface's counter must not break the scrape
+                continue
+        yield sessions
+        ready = self.server.started and not self.server.shutdown.draining
+        yield GaugeMetricFamily(
+            "toolserver_ready", "1 when started and not shutting down.", value=float(ready)
+        )
+
+
+class Metrics:
+    """The metrics of one :class:`ToolServer`, in a registry of their own.
+
+    A registry per server (rather than the library's global one) keeps two servers in one
+    process, as tests build them, from counting into each other.
+    """
+
+    def __init__(self, server: ToolServer) -> None:
+        self.server = server
+        token = server.settings.metrics_token
+        self.token = token.get_secret_value().encode() if token else None
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "toolserver_tool_calls",
+            "Tool calls finished, by tool, surface and outcome.",
+            ["tool", "surface", "outcome", "error_kind"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "toolserver_tool_call_duration_seconds",
+            "Time from a call reaching the executor to its result or failure.",
+            ["tool", "surface"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        in_flight = Gauge(
+            "toolserver_tool_calls_in_flight",
+            "Tool calls running now, on every surface.",
+            registry=self.registry,
+        )
+        in_flight.set_function(lambda: server.executor.in_flight)
+        build = Gauge(
+            "toolserver_build_info", "The running version.", ["version"], registry=self.registry
+        )
+        build.labels(__version__).set(1)
+        self.registry.register(_LiveCollector(server))
+        server.executor.observers.append(self.observe)
+
+    def observe(self, record: CallRecord) -> None:
+        """Count one finished call (an executor observer)."""
+        tool = UNKNOWN_TOOL if record.error_kind == "unknown_tool" else record.tool
+        self.calls.labels(tool, record.surface, record.outcome, record.error_kind or "").inc()
+        self.duration.labels(tool, record.surface).observe(record.duration)
+
+    @property
+    def routes(self) -> list[Route]:
+        return [Route(METRICS_PATH, self.endpoint, methods=["GET"], include_in_schema=False)]
+
+    async def endpoint(self, request: Request) -> Response:
+        if self.token is not None and not self._authorized(request, self.token):
+            return Response(
+                unauthorized_body("Send the metrics token as 'Authorization: Bearer <token>'."),
+                status_code=401,
+                media_type="application/json",
+                headers={"www-authenticate": 'Bearer realm="metrics"'},
+            )
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @staticmethod
+    def _authorized(request: Request, token: bytes) -> bool:
+        value = request.headers.get("authorization", "")
+        presented = value[7:].strip() if value[:7].lower() == "bearer " else ""
+        return hmac.compare_digest(presented.encode("latin-1", "replace"), token)

@@ -1,0 +1,203 @@
+"""Graceful shutdown: let in-flight calls finish, end open event streams, then stop.
+
+On SIGTERM (a container stop, a rolling update, a scale-down) uvicorn stops accepting
+connections at once and waits for the open ones to finish, up to ``TOOLSERVER_SHUTDOWN_GRACE``;
+only then does it run the app's lifespan shutdown. Two things would go wrong on their own: an
+event stream (MCP's ``GET /sse``, a session's events) never finishes by itself, so uvicorn would
+wait out the whole grace period and then cut it; and an MCP call answered over such a stream
+would lose its result if the stream were cut first. :class:`Shutdown` orders it:
+
+1. **draining**: the signal arrives; ``/readyz`` answers 503 so a load balancer stops routing
+   here, and uvicorn has already stopped accepting.
+2. in-flight tool calls run to their end, through every surface, bounded by the grace period.
+3. **closing**: :attr:`Shutdown.closing` is set. :class:`EventStreamCloser` ends every open event
+   stream properly (the app sees the client leave; the response is finished, not cut), and a
+   surface may watch the event to close its own long-lived things. uvicorn sees the connections
+   close and runs the lifespan shutdown: WebSocket sessions are terminated, plugins stop, and the
+   process exits with status 0.
+
+The signal is observed by wrapping the handler uvicorn installs (in each worker process), so the
+same code works with one process or ``--workers N``; the handler uvicorn had keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import structlog
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["EventStreamCloser", "Shutdown"]
+
+_log = structlog.get_logger("toolserver")
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+class Shutdown:
+    """The order of a graceful stop, shared by the lifespan, the health checks and the surfaces.
+
+    Args:
+        grace: the longest in-flight tool calls get to finish.
+        settle: a pause between the last call finishing and streams closing, so that results on
+            their way to an event stream are written first.
+
+    Attributes:
+        draining: shutdown has begun; readiness fails from now on.
+        closing: set when event streams and sessions should end (in-flight calls are done, or
+            the grace period is over). Surfaces may ``await shutdown.closing.wait()``.
+        streams: open event streams by kind (``mcp_sse`` for ``.../sse``, ``other``).
+    """
+
+    def __init__(self, grace: float = 30.0, *, settle: float = 0.2) -> None:
+        self.grace = grace
+        self.settle = settle
+        self.draining = False
+        self.closing = asyncio.Event()
+        self.streams: collections.Counter[str] = collections.Counter()
+        self._drain: asyncio.Task[None] | None = None
+
+    def begin(self, executor: Any) -> None:
+        """Start draining (idempotent); called on the event loop when the signal arrives."""
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._run(executor))
+
+    async def wait(self, executor: Any) -> None:
+        """Drain, if that has not begun, and wait until it is done."""
+        if self._drain is None:
+            self._drain = asyncio.get_running_loop().create_task(self._run(executor))
+        await asyncio.shield(self._drain)
+
+    async def _run(self, executor: Any) -> None:
+        self.draining = True
+        _log.info("server.draining", in_flight=executor.in_flight, grace_s=self.grace)
+        with anyio.move_on_after(self.grace):
+            while executor.in_flight:
+                await anyio.sleep(0.05)
+        if executor.in_flight:
+            _log.warning("server.grace_exceeded", in_flight=executor.in_flight)
+        if sum(self.streams.values()):
+            await anyio.sleep(self.settle)
+        self.closing.set()
+        _log.info("server.closing", event_streams=sum(self.streams.values()))
+
+    @contextlib.asynccontextmanager
+    async def running(self, executor: Any) -> AsyncIterator[None]:
+        """The app's lifespan: watch for SIGTERM/SIGINT while inside, drain on the way out."""
+        restore = self._watch_signals(executor)
+        try:
+            yield
+        finally:
+            restore()
+            await self.wait(executor)
+
+    def _watch_signals(self, executor: Any) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        loop = asyncio.get_running_loop()
+        installed: dict[int, tuple[Any, Any]] = {}
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue  # no Python handler: not served by uvicorn, nothing to wrap
+
+            def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+                loop.call_soon_threadsafe(self.begin, executor)
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
+            installed[sig] = (handler, previous)
+
+        def restore() -> None:
+            for sig, (handler, previous) in installed.items():
+                if signal.getsignal(sig) is handler:
+                    signal.signal(sig, previous)
+
+        return restore
+
+
+def _stream_kind(path: str) -> str:
+    return "mcp_sse" if path.rstrip("/").endswith("/sse") else "other"
+
+
+class EventStreamCloser:
+    """ASGI middleware: ends every open ``text/event-stream`` response when shutdown closes.
+
+    The app is told that its client left (``http.disconnect``, which SSE responses listen for)
+    and, when it returns, the response is finished with an empty last chunk, so the client sees
+    a stream that ended rather than a broken connection. An app that ignores the disconnect is
+    cancelled after ``close_timeout`` seconds and its response finished the same way. Ordinary
+    responses pass through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, shutdown: Shutdown, *, close_timeout: float = 2.0) -> None:
+        self.app = app
+        self.shutdown = shutdown
+        self.close_timeout = close_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        shutdown = self.shutdown
+        stop = asyncio.Event()
+        kind: str | None = None
+        started = finished = False
+        watcher: asyncio.Task[None] | None = None
+        wants_stream = "text/event-stream" in Headers(scope=scope).get("accept", "")
+
+        async def watch(app_scope: anyio.CancelScope) -> None:
+            await shutdown.closing.wait()
+            stop.set()
+            await anyio.sleep(self.close_timeout)
+            app_scope.cancel()
+
+        async def receive_until_closing() -> Message:
+            if stop.is_set():
+                return _DISCONNECT
+            if not wants_stream:
+                return await receive()
+            getter = asyncio.ensure_future(receive())
+            stopper = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()
+            return getter.result() if getter.done() and not getter.cancelled() else _DISCONNECT
+
+        async def send_watching(message: Message) -> None:
+            nonlocal kind, started, finished, watcher
+            if finished:
+                return  # the stream was ended here; the app's late writes have nowhere to go
+            if message["type"] == "http.response.start":
+                started = True
+                content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
+                if content_type.startswith("text/event-stream"):
+                    kind = _stream_kind(scope["path"])
+                    shutdown.streams[kind] += 1
+                    watcher = asyncio.ensure_future(watch(app_scope))
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
+            await send(message)
+
+        with anyio.CancelScope() as app_scope:
+            try:
+                await self.app(scope, receive_until_closing, send_watching)
+            finally:
+                if watcher is not None:
+                    watcher.cancel()
+                if kind is not None:
+                    shutdown.streams[kind] -= 1
+        if kind is not None and started and not finished and stop.is_set():
+            finished = True
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -1,0 +1,288 @@
+"""State shared through Redis, so that several processes or replicas behave as one server.
+
+Used when ``TOOLSERVER_REDIS_URL`` is set (:func:`toolserver.stores.build_stores`). Two things
+are shared:
+
+- the idempotency records (:class:`RedisIdempotencyStore`): a BlackBox retry that lands on
+  another replica, or on another worker, gets the first run's outcome instead of running again;
+- the rate-limit and concurrency counters (:class:`RedisCounters`).
+
+Every key starts with ``TOOLSERVER_REDIS_PREFIX`` so that several deployments can share one
+Redis. Times that must agree across replicas (windows, leases) are Redis's own clock, never a
+replica's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import anyio
+import structlog
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.idempotency import Compute, IdempotencyStore
+from toolserver.limits import Counters
+
+__all__ = ["RedisCounters", "RedisIdempotencyStore", "connect"]
+
+_log = structlog.get_logger("toolserver.stores")
+
+_UNAVAILABLE = (
+    "The tool cannot run right now: the server's shared store is unreachable. "
+    "Try again in a moment."
+)
+_STILL_RUNNING = "The same request is still being processed. Try again in a moment."
+
+
+def connect(url: str) -> Redis:
+    """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``) that fails fast.
+
+    Short timeouts and two quick retries: a probe or a call must learn within seconds that Redis
+    is gone, not hang until the caller's own timeout. Connections are made on first use, so
+    building the client never blocks and a Redis that starts later is picked up.
+    """
+    return Redis.from_url(
+        url,
+        socket_connect_timeout=2.0,
+        socket_timeout=5.0,
+        health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        retry_on_error=[redis_errors.ConnectionError, redis_errors.TimeoutError],
+    )
+
+
+# -- idempotency ----------------------------------------------------------------------------------
+#
+# One key per logical invocation. Its value says where the invocation is:
+#   b"P" + token            running, owned by the caller holding ``token``; expires after the lease
+#                           unless the owner keeps renewing it (so a crashed owner frees the key)
+#   b"D" + record           done, kept for TOOLSERVER_IDEMPOTENCY_TTL
+#   b"T" + token + record   done, but an outcome a retry may change (timeout, crash): handed to the
+#                           callers that were waiting on ``token``'s run, ignored by later ones
+
+_TOKEN_LENGTH = 32
+
+# Take the key unless it holds a running or kept invocation, which is returned instead.
+_ACQUIRE = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) ~= 'T' then return v end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return false
+"""
+# Replace our pending marker with the outcome (unless the lease ran out and another took over).
+_FINISH = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_ABANDON = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class RedisIdempotencyStore(IdempotencyStore):
+    """Idempotency records in Redis: one run per key across every process that shares it.
+
+    The first caller takes the key with a pending marker (``SET`` if absent, with a lease) and
+    runs the tool, renewing the lease while it runs; the others poll the key, with a growing
+    interval, until the outcome is there. A caller that crashes stops renewing, its marker
+    expires after ``lease`` seconds and the next retry runs the tool.
+
+    Args:
+        client: the Redis client (closed by :meth:`aclose` when ``owns_client``).
+        prefix: the start of every key.
+        ttl: seconds a kept outcome answers retries.
+        lease: seconds a pending marker lives without renewal.
+        wait_timeout: the longest a caller waits for another's run; then it gets a retryable
+            failure (a webhook 500, which BlackBox retries).
+        handoff_ttl: seconds a not-kept outcome stays for the callers that waited on it.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "toolserver:",
+        ttl: float = 3600.0,
+        lease: float = 15.0,
+        wait_timeout: float = 120.0,
+        handoff_ttl: float = 10.0,
+        poll_interval: tuple[float, float] = (0.02, 0.25),
+        owns_client: bool = True,
+    ) -> None:
+        self.client = client
+        self.prefix = f"{prefix}idem:"
+        self.ttl = ttl
+        self.lease = lease
+        self.wait_timeout = wait_timeout
+        self.handoff_ttl = handoff_ttl
+        self.poll_interval = poll_interval
+        self.owns_client = owns_client
+        self._acquire = client.register_script(_ACQUIRE)
+        self._finish = client.register_script(_FINISH)
+        self._renew = client.register_script(_RENEW)
+        self._abandon = client.register_script(_ABANDON)
+
+    async def run_once(self, key: str, compute: Compute) -> tuple[bytes, bool]:
+        name = self.prefix + key
+        token = secrets.token_hex(_TOKEN_LENGTH // 2).encode()
+        pending = b"P" + token
+        deadline = anyio.current_time() + self.wait_timeout
+        while True:
+            current = await self._redis(self._acquire(keys=[name], args=[pending, _ms(self.lease)]))
+            if current is None:
+                return await self._own(name, token, compute)
+            if current[:1] == b"D":
+                return current[1:], True
+            # Another caller is running it: wait for its outcome, or for the key to free up.
+            outcome = await self._wait(name, current[1:], deadline)
+            if outcome is not None:
+                return outcome, True
+
+    async def _own(self, name: str, token: bytes, compute: Compute) -> tuple[bytes, bool]:
+        pending = b"P" + token
+        failed: BaseException | None = None
+        done = False
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_lease, name, pending)
+                try:
+                    record, keep = await compute()
+                    done = True
+                except BaseException as exc:  # re-raised below, outside the task group
+                    failed = exc
+                tg.cancel_scope.cancel()
+        finally:
+            if not done:
+                # Cancelled (client gone, shutdown): free the key so a retry can run at once.
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    try:
+                        await self._abandon(keys=[name], args=[pending])
+                    except Exception:
+                        pass  # the lease expires on its own
+        if failed is not None:
+            raise failed
+        value, ttl = (
+            (b"D" + record, self.ttl) if keep else (b"T" + token + record, self.handoff_ttl)
+        )
+        try:
+            stored = await self._finish(keys=[name], args=[pending, value, _ms(ttl)])
+        except redis_errors.RedisError as exc:
+            stored = 0
+            _log.warning("idempotency.store_failed", reason=str(exc))
+        if not stored and keep:
+            _log.warning("idempotency.lease_lost", detail="the outcome was not recorded")
+        return record, False
+
+    async def _keep_lease(self, name: str, pending: bytes) -> None:
+        while True:
+            await anyio.sleep(self.lease / 3)
+            try:
+                await self._renew(keys=[name], args=[pending, _ms(self.lease)])
+            except redis_errors.RedisError:
+                pass  # try again next time; the lease outlives two misses
+
+    async def _wait(self, name: str, owner: bytes, deadline: float) -> bytes | None:
+        """Poll until ``owner``'s outcome appears (returned) or the key can be taken (None)."""
+        delay, longest = self.poll_interval
+        while True:
+            if anyio.current_time() >= deadline:
+                raise ToolFailure(
+                    FailureKind.INTERNAL, _STILL_RUNNING, detail="idempotency wait timed out"
+                )
+            await anyio.sleep(delay)
+            delay = min(delay * 2, longest)
+            current = await self._redis(self.client.get(name))
+            if current is None:
+                return None  # the owner gave up or crashed: take it over
+            kind = current[:1]
+            if kind == b"D":
+                return current[1:]
+            if kind == b"T":
+                if current[1 : 1 + _TOKEN_LENGTH] == owner:
+                    return current[1 + _TOKEN_LENGTH :]
+                return None  # an old outcome that a retry may change: run again
+            owner = current[1:]  # another caller took over: wait for that one
+
+    async def _redis(self, operation: Any) -> Any:
+        try:
+            return await operation
+        except redis_errors.RedisError as exc:
+            raise ToolFailure(FailureKind.INTERNAL, _UNAVAILABLE, detail=f"redis: {exc}") from None
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
+
+
+# -- limits ---------------------------------------------------------------------------------------
+
+# Fixed window: count, start the window on its first call, report what is left of it.
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {n, ttl}
+"""
+# Concurrency slots: a sorted set of tokens scored by when their lease ends, by Redis's clock.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class RedisCounters(Counters):
+    """Rate-limit windows and concurrency slots shared by every process using ``client``."""
+
+    def __init__(self, client: Redis, *, prefix: str = "toolserver:", owns_client: bool = False):
+        self.client = client
+        self.prefix = f"{prefix}limit:"
+        self.owns_client = owns_client
+        self._hit = client.register_script(_HIT)
+        self._take = client.register_script(_TAKE)
+
+    async def hit(self, key: str, period: float) -> tuple[int, float]:
+        count, remaining_ms = await self._hit(keys=[self.prefix + key], args=[_ms(period)])
+        return int(count), int(remaining_ms) / 1000
+
+    async def acquire(self, key: str, limit: int, lease: float) -> str | None:
+        token = secrets.token_hex(8)
+        taken = await self._take(keys=[self.prefix + key], args=[limit, _ms(lease), token])
+        return token if taken else None
+
+    async def release(self, key: str, token: str) -> None:
+        await self.client.zrem(self.prefix + key, token)
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
