@@ -285,3 +285,16 @@ def test_serve_app_runs_any_asgi_app() -> None:
         assert httpx.get(app.base_url, params={"name": "Ada"}).json() == {"hello": "Ada"}
     with pytest.raises(httpx.TransportError):
         httpx.get(app.base_url, timeout=2)
+
+
+async def test_the_harness_is_isolated_from_server_settings_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOOLSERVER_SIGNING_SECRET", "would-require-signed-webhooks")
+    monkeypatch.setenv("TOOLSERVER_MCP_ENDPOINTS", '{"crm": ["crm"]}')
+    monkeypatch.setenv("TOOLSERVER_API_KEYS", "someone-elses-key")
+    async with serve_plugins(load_plugin(EDGE), settings={"tool_timeout": 3}) as server:
+        assert server.server.settings.tool_timeout == 3
+        outcome = await server.call("webhook", "add", {"a": 1, "b": 2})
+        assert outcome.value == 3
+        assert server.api_key != "someone-elses-key"

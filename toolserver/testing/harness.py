@@ -330,8 +330,12 @@ async def serve_plugins(
                     "blackbox_agent_id": _AGENT_ID,
                 }
             )
-            # Values the environment may set but that would change how the harness must call.
-            config = config.model_copy(update={"signing_secret": None, "blackbox_token": None})
+            # Values the environment may set that would change how the harness must call, or
+            # (subset endpoints) name plugins these tests do not load.
+            isolated: dict[str, Any] = {"signing_secret": None, "blackbox_token": None}
+            if "mcp_endpoints" not in (settings or {}):
+                isolated["mcp_endpoints"] = {}
+            config = config.model_copy(update=isolated)
             server = ToolServer(config, plugins=registry.plugins if registry is not None else [])
             app_server = AppServer(build_app(server))
             await anyio.to_thread.run_sync(app_server.start)
