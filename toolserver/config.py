@@ -6,11 +6,12 @@ its variable name (:func:`load_settings`). Secrets are ``SecretStr`` so they nev
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -234,3 +235,10 @@ def load_settings(**overrides: Any) -> Settings:
             field = str(err["loc"][0]) if err["loc"] else "?"
             lines.append(f"TOOLSERVER_{field.upper()}: {err['msg']}")
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except SettingsError as exc:  # a dict/list value (TOOLSERVER_MCP_ENDPOINTS) that is not JSON
+        match = re.search(r'field "(\w+)"', str(exc))
+        field = match.group(1) if match else "?"
+        raise ConfigError(
+            f"invalid configuration:\n  TOOLSERVER_{field.upper()}: cannot be parsed "
+            "(the value must be JSON)"
+        ) from None

@@ -129,8 +129,10 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True
-    if not access_log:
-        logging.getLogger("uvicorn.access").setLevel(logging.CRITICAL + 1)
+    # NOTSET (inherit the root's level) undoes an earlier call's silencing when reconfigured.
+    logging.getLogger("uvicorn.access").setLevel(
+        logging.NOTSET if access_log else logging.CRITICAL + 1
+    )
     if _quiet_probes not in logging.getLogger("uvicorn.access").filters:
         logging.getLogger("uvicorn.access").addFilter(_quiet_probes)
     # The SDK and websockets are chatty at INFO (a line per request); keep them at WARNING unless

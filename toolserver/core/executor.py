@@ -208,8 +208,10 @@ class Executor:
     async def _run(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         kwargs = self._kwargs(tool, validated, context)
         timeout = self.timeout_for(tool)
+        # A cancel scope rather than fail_after: a TimeoutError the tool raises itself (its own
+        # HTTP client timing out) is the tool's failure, not the executor's timeout.
         try:
-            with anyio.fail_after(timeout):
+            with anyio.move_on_after(timeout) as scope:
                 if tool.signature.is_async:
                     value = await tool.fn(**kwargs)
                 else:
@@ -218,13 +220,6 @@ class Executor:
                         abandon_on_cancel=True,
                         limiter=self.thread_limiter,
                     )
-        except TimeoutError:
-            raise ToolFailure(
-                FailureKind.TIMEOUT,
-                f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
-                "behind it is slow or unavailable right now; continue without it or try later.",
-                detail=f"timeout after {timeout:g}s",
-            ) from None
         except ToolError as exc:
             raise ToolFailure(
                 FailureKind.TOOL_ERROR, exc.message, detail=exc.detail, data=exc.data
@@ -235,6 +230,13 @@ class Executor:
             failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
             failure.__cause__ = exc
             raise failure from exc
+        if scope.cancelled_caught:
+            raise ToolFailure(
+                FailureKind.TIMEOUT,
+                f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
+                "behind it is slow or unavailable right now; continue without it or try later.",
+                detail=f"timeout after {timeout:g}s",
+            )
         return ToolResult(tool, self._serialise(tool, value))
 
     def _serialise(self, tool: Tool, value: Any) -> Any:
@@ -254,16 +256,20 @@ class Executor:
     async def _run_once(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         scope = context.idempotency_scope or ""
         key = idempotency_key(scope, tool.name, validated.model_dump(mode="json"))
+        ran: list[ToolFailure] = []
 
         async def compute() -> tuple[bytes, bool]:
             try:
                 result = await self._run(tool, validated, context)
             except ToolFailure as failure:
+                ran.append(failure)
                 final = failure.kind in (FailureKind.TOOL_ERROR, FailureKind.INVALID_ARGUMENTS)
                 return pydantic_core.to_json({"failure": failure.to_body()["error"]}), final
             return pydantic_core.to_json({"value": result.value}), True
 
         record, replayed = await self.idempotency.run_once(key, compute)
+        if ran:  # this call ran the tool: keep the failure's detail and cause for the log
+            raise ran[0]
         stored = pydantic_core.from_json(record)
         if "failure" in stored:
             error = stored["failure"]

@@ -136,6 +136,7 @@ class Plugin:
         if self.settings_class is None:
             return None
         from pydantic import ValidationError
+        from pydantic_settings import SettingsError
 
         try:
             self._settings = self.settings_class(_env_prefix=self.env_prefix, **overrides)
@@ -145,6 +146,13 @@ class Plugin:
                 for err in exc.errors(include_input=False, include_url=False)
             )
             raise PluginError(f"plugin {self.name!r} has invalid settings: {problems}") from None
+        except SettingsError as exc:  # a list/dict/model value that is not valid JSON
+            match = re.search(r'field "(\w+)"', str(exc))
+            variable = f"{self.env_prefix}{match.group(1).upper()}" if match else self.env_prefix
+            raise PluginError(
+                f"plugin {self.name!r} has invalid settings: {variable}: cannot be parsed "
+                "(list, dict and model values must be JSON)"
+            ) from None
         return self._settings
 
     @overload

@@ -138,11 +138,15 @@ def _drop_none_defaults(schema: dict[str, Any]) -> None:
                 prop["anyOf"] = rest
 
 
-def clean_schema(raw: dict[str, Any]) -> dict[str, Any]:
-    """A pydantic JSON Schema made self-contained and free of noise (see the module doc)."""
+def clean_schema(raw: dict[str, Any], *, drop_none_defaults: bool = True) -> dict[str, Any]:
+    """A pydantic JSON Schema made self-contained and free of noise (see the module doc).
+
+    ``drop_none_defaults`` is for schemas of what a caller sends (an omitted value is None); the
+    schema of a result must keep ``null``, which the serialised value may hold.
+    """
     defs = {**raw.get("definitions", {}), **raw.get("$defs", {})}
     cleaned = _Inliner(defs).clean(raw)
-    if cleaned.get("type") == "object":
+    if drop_none_defaults and cleaned.get("type") == "object":
         _drop_none_defaults(cleaned)
         for prop in cleaned.get("properties", {}).values():
             if prop.get("type") == "object":
@@ -165,7 +169,7 @@ def output_schema(tool: Tool) -> dict[str, Any] | None:
     adapter = tool.signature.output_adapter
     if adapter is None:
         return None
-    return clean_schema(adapter.json_schema(mode="serialization"))
+    return clean_schema(adapter.json_schema(mode="serialization"), drop_none_defaults=False)
 
 
 @functools.lru_cache(maxsize=None)

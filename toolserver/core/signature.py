@@ -126,8 +126,6 @@ def read_signature(
     output_type = hints.get("return", signature.return_annotation)
     output_adapter = None
     if output_type not in _NO_OUTPUT:
-        if typing.get_origin(output_type) in (typing.Awaitable, typing.Coroutine):
-            output_type = typing.get_args(output_type)[-1]
         try:
             output_adapter = TypeAdapter(output_type)
         except Exception as exc:

@@ -1,0 +1,1 @@
+"""Tests of the transport-neutral core (toolserver/core)."""
