@@ -42,7 +42,9 @@ def build_app(server: ToolServer) -> FastAPI:
     """The application serving ``server`` on every surface."""
     settings = server.settings
     webhooks = WebhookSurface(server)
-    surfaces: list[Any] = [webhooks, McpSurface(server), WebSocketSurface(server)]
+    sessions = WebSocketSurface(server)
+    surfaces: list[Any] = [webhooks, McpSurface(server), sessions]
+    server.open_sessions["websocket"] = lambda: len(sessions.manager.open_sessions)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

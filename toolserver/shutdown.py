@@ -18,6 +18,11 @@ would lose its result if the stream were cut first. :class:`Shutdown` orders it:
 
 The signal is observed by wrapping the handler uvicorn installs (in each worker process), so the
 same code works with one process or ``--workers N``; the handler uvicorn had keeps running.
+
+``sse-starlette`` (behind the MCP SDK's and the session API's streams) would otherwise end every
+stream by itself as soon as it sees uvicorn's exit flag, before in-flight calls have answered and
+without finishing the response; that automatic drain is switched off while :class:`Shutdown`
+runs the sequence, process-wide, since one process serves one app.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 
 import anyio
 import structlog
+from sse_starlette.sse import AppStatus
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,6 +98,7 @@ class Shutdown:
     async def running(self, executor: Any) -> AsyncIterator[None]:
         """The app's lifespan: watch for SIGTERM/SIGINT while inside, drain on the way out."""
         restore = self._watch_signals(executor)
+        AppStatus.disable_automatic_graceful_drain()  # streams end at "closing", see module doc
         try:
             yield
         finally:

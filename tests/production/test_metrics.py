@@ -45,6 +45,7 @@ def test_metrics_show_the_calls_made_by_outcome() -> None:
         assert sample(samples, "toolserver_tool_calls_in_flight") == 0
         assert sample(samples, "toolserver_ready") == 1
         assert ("toolserver_open_sessions", ("kind", "mcp_sse")) in samples
+        assert ("toolserver_open_sessions", ("kind", "websocket")) in samples
 
 
 def test_metrics_token() -> None:
