@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -366,8 +365,7 @@ async def test_server_shutdown_answers_calls_in_flight_then_terminates(
             await sse(c, summary["id"], until="tool_request")
         conv = standin.conversations[-1]
         await anyio.to_thread.run_sync(srv.stop)
-        # a clean exit (uvicorn re-raises the SIGTERM it handled once it has shut down)
-        assert srv.process.returncode in (0, -signal.SIGTERM)
+        assert srv.process.returncode == 0
     assert conv.results[conv.notes["nap"]] == "slept 1s"
     assert conv.terminated.is_set()
     assert conv.unanswered_at_terminate == set()

@@ -34,6 +34,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from toolserver import __version__
+from toolserver.auth import principal_of
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.executor import Executor
@@ -120,6 +121,7 @@ class ToolHandlers:
             # JSON-RPC ids restart at 1 on every connection, so they cannot tell a retry from a
             # new call: de-duplication stays off for MCP calls.
             idempotency_scope=None,
+            principal=principal_of(ctx.request.scope) if ctx.request is not None else None,
             progress_reporter=self._progress_reporter(ctx),
             client_logger=self._client_logger(ctx, name),
         )

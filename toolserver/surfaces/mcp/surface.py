@@ -29,7 +29,10 @@ __all__ = ["McpSurface"]
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # First path segments the app already serves; an endpoint named like one would shadow it.
 RESERVED_NAMES = frozenset(
-    {"tools", "healthz", "readyz", "docs", "redoc", "openapi.json", "sse", "messages", "mcp"}
+    {
+        "tools", "healthz", "readyz", "metrics", "sessions", "docs", "redoc", "openapi.json",
+        "sse", "messages", "mcp",
+    }
 )
 
 
