@@ -1,7 +1,8 @@
-# The two commands a newcomer needs, each creating its own environment first:
+# The commands a newcomer needs, each creating its own environment first:
 #   make serve   start the server with the shipped plugins on the embedded database
 #   make test    run the whole test suite
-.PHONY: serve test env
+#   make bench   run the benchmark suite (about 7 minutes); prints a table, writes bench/RESULTS.md
+.PHONY: serve test env bench
 
 serve:
 	@scripts/env.sh
@@ -11,3 +12,8 @@ test:
 	@scripts/env.sh
 	scripts/test-deps.sh
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
+
+bench:
+	@scripts/env.sh
+	@bench/ensure-wrk.sh
+	.venv/bin/python bench/run.py $(BENCH_ARGS)
