@@ -20,7 +20,13 @@ from .customers import (
 )
 from .formatting import money, spoken_date, spoken_time
 from .phone import format_phone, normalise_phone, try_normalise_phone
-from .settings import DemoStoreSettings, default_db_path, open_store, plugin_store
+from .settings import (
+    DemoStoreSettings,
+    default_db_path,
+    open_store,
+    plugin_store,
+    use_demo_store,
+)
 from .store import Store, StoreClosed, from_db_time, to_db_time, utc_now
 
 __all__ = [
@@ -44,5 +50,6 @@ __all__ = [
     "spoken_time",
     "to_db_time",
     "try_normalise_phone",
+    "use_demo_store",
     "utc_now",
 ]

@@ -13,7 +13,14 @@ from toolserver import Plugin, PluginSettings
 
 from .store import Store, StoreClosed
 
-__all__ = ["DATABASE_FILE", "DemoStoreSettings", "default_db_path", "open_store", "plugin_store"]
+__all__ = [
+    "DATABASE_FILE",
+    "DemoStoreSettings",
+    "default_db_path",
+    "open_store",
+    "plugin_store",
+    "use_demo_store",
+]
 
 DATABASE_FILE = "business.sqlite3"
 
@@ -63,3 +70,29 @@ def plugin_store(plugin: Plugin) -> Store:
     if store is None:
         raise StoreClosed(f"plugin {plugin.name!r} has not started: its database is not open")
     return store
+
+
+def use_demo_store(plugin: Plugin) -> Plugin:
+    """Give ``plugin`` the demo database: opened at startup, closed at shutdown, and checked on
+    every readiness probe (a database that cannot answer makes ``/readyz`` say so)."""
+
+    @plugin.on_startup
+    async def _open_database(plugin: Plugin) -> None:
+        plugin.state.store = await open_store(plugin.settings)
+
+    @plugin.on_shutdown
+    def _close_database(plugin: Plugin) -> None:
+        store = getattr(plugin.state, "store", None)
+        if store is not None:
+            store.close()
+            plugin.state.store = None
+
+    @plugin.readiness_check
+    async def _database_answers(plugin: Plugin) -> None:
+        def ping() -> None:
+            with plugin_store(plugin).read() as connection:
+                connection.execute("SELECT 1").fetchone()
+
+        await anyio.to_thread.run_sync(ping)
+
+    return plugin

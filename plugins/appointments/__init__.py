@@ -32,12 +32,12 @@ from .._demo_store import (
     money,
     normalise_code,
     normalise_phone,
-    open_store,
     plugin_store,
     spoken_date,
     spoken_time,
     to_db_time,
     try_normalise_phone,
+    use_demo_store,
 )
 from .scheduling import WEEKDAYS, Calendar, Service
 
@@ -80,18 +80,12 @@ appointments = Plugin(
 
 
 @appointments.on_startup
-async def _open_database(plugin: Plugin) -> None:
+def _business_time_zone(plugin: Plugin) -> None:
     settings: AppointmentsSettings = plugin.settings
     plugin.state.zone = ZoneInfo(settings.timezone)
-    plugin.state.store = await open_store(settings)
 
 
-@appointments.on_shutdown
-def _close_database(plugin: Plugin) -> None:
-    store = getattr(plugin.state, "store", None)
-    if store is not None:
-        store.close()
-        plugin.state.store = None
+use_demo_store(appointments)
 
 
 # -- arguments -----------------------------------------------------------------------------------

@@ -25,11 +25,11 @@ from .._demo_store import (
     normalise_customer_id,
     normalise_email,
     normalise_phone,
-    open_store,
     plugin_store,
     resolve_customer,
     to_db_time,
     try_normalise_phone,
+    use_demo_store,
 )
 
 __all__ = ["CrmSettings", "crm"]
@@ -48,19 +48,8 @@ crm = Plugin(
     settings=CrmSettings,
     version="1.0.0",
 )
+use_demo_store(crm)
 
-
-@crm.on_startup
-async def _open_database(plugin: Plugin) -> None:
-    plugin.state.store = await open_store(plugin.settings)
-
-
-@crm.on_shutdown
-def _close_database(plugin: Plugin) -> None:
-    store = getattr(plugin.state, "store", None)
-    if store is not None:
-        store.close()
-        plugin.state.store = None
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from .._demo_store import (
     DemoStoreSettings,
     money,
     normalise_code,
-    open_store,
     plugin_store,
     resolve_customer,
     spoken_date,
+    use_demo_store,
 )
 
 __all__ = ["OrdersSettings", "normalise_order_number", "orders"]
@@ -51,19 +51,8 @@ orders = Plugin(
     settings=OrdersSettings,
     version="1.0.0",
 )
+use_demo_store(orders)
 
-
-@orders.on_startup
-async def _open_database(plugin: Plugin) -> None:
-    plugin.state.store = await open_store(plugin.settings)
-
-
-@orders.on_shutdown
-def _close_database(plugin: Plugin) -> None:
-    store = getattr(plugin.state, "store", None)
-    if store is not None:
-        store.close()
-        plugin.state.store = None
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -243,3 +243,13 @@ async def test_database_path_from_the_environment(
         assert (tmp_path / "own.sqlite3").exists()
     finally:
         await crm.shutdown()
+
+
+async def test_readiness_follows_the_database(harness: Any) -> None:
+    crm = harness.plugins["crm"]
+    await crm.check_ready()
+    await crm.shutdown()
+    with pytest.raises(Exception, match="database is not open"):
+        await crm.check_ready()
+    await crm.startup()
+    await crm.check_ready()
