@@ -5,9 +5,9 @@ configured header (BlackBox's ``authentication.headerName`` / ``webhook.headers`
 ``X-Api-Key``) or as ``Authorization: Bearer <key>``. Comparison is constant-time and always
 checks every configured key, so timing reveals neither a prefix nor which key matched.
 
-:class:`ApiKeyMiddleware` is pure ASGI rather than ``BaseHTTPMiddleware`` so that it refuses a
-request before any body is read or any MCP session is created, and adds nothing to streaming
-responses (SSE).
+:class:`ApiKeyAuth` runs in the app's outer ASGI layer (:mod:`toolserver.asgi`), before any
+route: it refuses a request before any body is read or any MCP session is created, and adds
+nothing to streaming responses (SSE).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
+    "ApiKeyAuth",
     "ApiKeyMiddleware",
     "KeyChecker",
     "ensure_api_keys",
@@ -39,10 +40,15 @@ GENERATED_KEY_FILE = "api_key"
 
 
 class KeyChecker:
-    """Checks request headers against the configured keys."""
+    """Checks request headers against the configured keys.
+
+    The key id of each configured key is computed once here: a valid presented key equals one
+    of them, so naming the caller costs nothing per request.
+    """
 
     def __init__(self, keys: Iterable[str], header: str = "X-Api-Key") -> None:
         self.keys = [k.encode() for k in keys if k]
+        self._ids = [(key, key_id(key)) for key in self.keys]
         self.header_name = header
         self.header = header.lower().encode("latin-1")
 
@@ -60,12 +66,20 @@ class KeyChecker:
         return bearer
 
     def valid(self, presented: bytes | None) -> bool:
+        return self.identify(presented) is not None
+
+    def identify(self, presented: bytes | None) -> str | None:
+        """The key id of ``presented`` when it is a configured key, else None.
+
+        Every key is compared (constant-time each), whichever matches.
+        """
         if presented is None:
-            return False
-        ok = False
-        for key in self.keys:
-            ok |= hmac.compare_digest(presented, key)
-        return ok
+            return None
+        found = None
+        for key, kid in self._ids:
+            if hmac.compare_digest(presented, key):
+                found = kid
+        return found
 
 
 def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:
@@ -91,7 +105,7 @@ SIGNED_PRINCIPAL = "signed"
 
 
 def principal_of(scope: Scope) -> str | None:
-    """The principal :class:`ApiKeyMiddleware` recorded for this request (None: no key)."""
+    """The principal :class:`ApiKeyAuth` recorded for this request (None: no key)."""
     state = scope.get("state")
     return state.get("principal") if isinstance(state, dict) else None
 
@@ -100,11 +114,10 @@ def unauthorized_body(message: str) -> bytes:
     return pydantic_core.to_json({"error": {"type": "unauthorized", "message": message}})
 
 
-class ApiKeyMiddleware:
-    """Refuses HTTP requests without a valid API key, except on public paths.
+class ApiKeyAuth:
+    """Decides, once per HTTP request, who is calling, and answers 401 to whoever may not.
 
     Args:
-        app: the application behind it.
         checker: the keys and the header they arrive in.
         is_public: paths served without a key (health checks, documentation).
         is_signed: requests that authenticate by body signature instead (webhooks when a
@@ -113,36 +126,34 @@ class ApiKeyMiddleware:
 
     def __init__(
         self,
-        app: ASGIApp,
         checker: KeyChecker,
         *,
         is_public: Callable[[str], bool],
         is_signed: Callable[[str, str], bool] = lambda method, path: False,
     ) -> None:
-        self.app = app
         self.checker = checker
         self.is_public = is_public
         self.is_signed = is_signed
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def admit(self, scope: Scope, send: Send) -> bool:
+        """Record the principal in ``scope["state"]`` and return True, or answer 401 and
+        return False. Public paths pass without a principal."""
         path = scope["path"]
         if self.is_public(path):
-            await self.app(scope, receive, send)
-            return
+            return True
         if self.is_signed(scope["method"], path):
-            scope.setdefault("state", {})["principal"] = SIGNED_PRINCIPAL
-            await self.app(scope, receive, send)
-            return
+            _state(scope)["principal"] = SIGNED_PRINCIPAL
+            return True
         presented = self.checker.credential(scope["headers"])
-        if presented is not None and self.checker.valid(presented):
-            scope.setdefault("state", {})["principal"] = key_id(presented)
-            await self.app(scope, receive, send)
-            return
-        reason = "missing API key" if presented is None else "invalid API key"
-        _log.warning("auth.refused", path=path, method=scope["method"], reason=reason)
+        principal = self.checker.identify(presented)
+        if principal is not None:
+            _state(scope)["principal"] = principal
+            return True
+        await self.refuse(scope, send, "missing API key" if presented is None else "invalid API key")
+        return False
+
+    async def refuse(self, scope: Scope, send: Send, reason: str) -> None:
+        _log.warning("auth.refused", path=scope["path"], method=scope["method"], reason=reason)
         header = self.checker.header_name
         body = unauthorized_body(
             f"{reason[0].upper()}{reason[1:]}: send it in the {header!r} header "
@@ -160,6 +171,37 @@ class ApiKeyMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _state(scope: Scope) -> dict[str, object]:
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
+    return state
+
+
+class ApiKeyMiddleware:
+    """:class:`ApiKeyAuth` as ASGI middleware, for an app assembled from middleware.
+
+    Args:
+        app: the application behind it.
+        checker, is_public, is_signed: as :class:`ApiKeyAuth`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        checker: KeyChecker,
+        *,
+        is_public: Callable[[str], bool],
+        is_signed: Callable[[str, str], bool] = lambda method, path: False,
+    ) -> None:
+        self.app = app
+        self.auth = ApiKeyAuth(checker, is_public=is_public, is_signed=is_signed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or await self.auth.admit(scope, send):
+            await self.app(scope, receive, send)
 
 
 def ensure_api_keys(configured: list[str], data_dir: Path) -> list[str]:

@@ -77,8 +77,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.shutdown_grace + _STREAM_CLOSE_MARGIN,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        # The app applies X-Forwarded-* from FORWARDED_ALLOW_IPS itself, and only to requests
+        # that carry them (toolserver.asgi), rather than uvicorn wrapping every request.
+        proxy_headers=False,
     )
     return 0
 

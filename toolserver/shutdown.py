@@ -38,10 +38,9 @@ from typing import Any
 import anyio
 import structlog
 from sse_starlette.sse import AppStatus
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["EventStreamCloser", "Shutdown"]
+__all__ = ["EventStreamCloser", "Shutdown", "may_stream"]
 
 _log = structlog.get_logger("toolserver")
 _DISCONNECT: Message = {"type": "http.disconnect"}
@@ -134,31 +133,55 @@ def _stream_kind(path: str) -> str:
     return "mcp_sse" if path.rstrip("/").endswith("/sse") else "other"
 
 
+def may_stream(scope: Scope) -> bool:
+    """Whether a request can be answered with an event stream: a GET, or a request that accepts
+    ``text/event-stream`` (MCP's POST, which the SDK refuses without it).
+
+    Every other request is answered with an ordinary response, so it needs no watching at
+    shutdown: uvicorn waits for it like for any request.
+    """
+    if scope["method"] == "GET":
+        return True
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            return b"text/event-stream" in value
+    return False
+
+
 class EventStreamCloser:
-    """ASGI middleware: ends every open ``text/event-stream`` response when shutdown closes.
+    """Ends every open ``text/event-stream`` response when shutdown closes.
 
     The app is told that its client left (``http.disconnect``, which SSE responses listen for)
     and, when it returns, the response is finished with an empty last chunk, so the client sees
     a stream that ended rather than a broken connection. An app that ignores the disconnect is
-    cancelled after ``close_timeout`` seconds and its response finished the same way. Ordinary
-    responses pass through untouched.
+    cancelled after ``close_timeout`` seconds and its response finished the same way.
+
+    Only requests that :func:`may_stream` are watched (:meth:`serve`); an ordinary request
+    costs a method check and a look at its ``accept`` header. Used as ASGI middleware
+    (``EventStreamCloser(app, shutdown)``) it applies that choice itself.
     """
 
-    def __init__(self, app: ASGIApp, shutdown: Shutdown, *, close_timeout: float = 2.0) -> None:
+    def __init__(
+        self, app: ASGIApp | None, shutdown: Shutdown, *, close_timeout: float = 2.0
+    ) -> None:
         self.app = app
         self.shutdown = shutdown
         self.close_timeout = close_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        assert self.app is not None, "EventStreamCloser used as middleware needs an app"
+        if scope["type"] == "http" and may_stream(scope):
+            await self.serve(self.app, scope, receive, send)
+        else:
             await self.app(scope, receive, send)
-            return
+
+    async def serve(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run ``app`` for one request that may answer with an event stream, watching it."""
         shutdown = self.shutdown
         stop = asyncio.Event()
         kind: str | None = None
         started = finished = False
         watcher: asyncio.Task[None] | None = None
-        wants_stream = "text/event-stream" in Headers(scope=scope).get("accept", "")
 
         async def watch(app_scope: anyio.CancelScope) -> None:
             await shutdown.closing.wait()
@@ -169,8 +192,6 @@ class EventStreamCloser:
         async def receive_until_closing() -> Message:
             if stop.is_set():
                 return _DISCONNECT
-            if not wants_stream:
-                return await receive()
             getter = asyncio.ensure_future(receive())
             stopper = asyncio.ensure_future(stop.wait())
             try:
@@ -187,8 +208,7 @@ class EventStreamCloser:
                 return  # the stream was ended here; the app's late writes have nowhere to go
             if message["type"] == "http.response.start":
                 started = True
-                content_type = Headers(raw=message.get("headers", [])).get("content-type", "")
-                if content_type.startswith("text/event-stream"):
+                if _is_event_stream(message.get("headers", ())):
                     kind = _stream_kind(scope["path"])
                     shutdown.streams[kind] += 1
                     watcher = asyncio.ensure_future(watch(app_scope))
@@ -198,7 +218,7 @@ class EventStreamCloser:
 
         with anyio.CancelScope() as app_scope:
             try:
-                await self.app(scope, receive_until_closing, send_watching)
+                await app(scope, receive_until_closing, send_watching)
             finally:
                 if watcher is not None:
                     watcher.cancel()
@@ -208,3 +228,10 @@ class EventStreamCloser:
             finished = True
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _is_event_stream(headers: Any) -> bool:
+    for name, value in headers:
+        if name.lower() == b"content-type":
+            return value.startswith(b"text/event-stream")
+    return False

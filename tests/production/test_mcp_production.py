@@ -54,6 +54,10 @@ async def test_an_mcp_call_in_flight_over_sse_is_answered_on_sigterm(tmp_path: P
                 async with Client(
                     sse_client(f"{server.base_url}/sse", headers=server.headers)
                 ) as session:
+                    # The client checks a result against the tool's output schema and lists the
+                    # tools to learn it when it has not yet; listed now, before the server stops
+                    # accepting connections, so that nothing but the result is awaited after it.
+                    await session.list_tools()
                     async with anyio.create_task_group() as tg:
 
                         async def call() -> None:
