@@ -6,6 +6,17 @@ client: :class:`BlackBoxSession` opens a session and answers every tool request 
 executor as the other surfaces; :class:`SessionManager` keeps a server's sessions; and
 :class:`WebSocketSurface` serves them over HTTP (``/sessions``). ``toolserver chat`` opens one from
 a terminal.
+
+The package, one concern a module:
+
+- ``protocol``: the wire format (URLs, message builders and parsers); no I/O.
+- ``connection``: opening the socket, with :class:`RetryPolicy`'s bounded, jittered backoff.
+- ``events``: :class:`SessionEvent` and the per-consumer buffers (:class:`EventStream`).
+- ``session``: :class:`BlackBoxSession`, its state and public API; ``errors``: its exceptions.
+- ``manager`` and ``routes``: a server's sessions, and the HTTP API over them.
+- private: ``_endpoint`` (which endpoint, which credential), ``_conversation`` (the open
+  socket: sending, the read loop, how it closed) and ``_tool_requests`` (running and answering
+  ``websocketToolRequest``).
 """
 
 from __future__ import annotations
@@ -16,20 +27,18 @@ from collections.abc import AsyncIterator
 from starlette.routing import Route
 
 from toolserver.runtime import ToolServer
-from toolserver.surfaces.websocket.manager import SessionLimitError, SessionManager
-from toolserver.surfaces.websocket.protocol import CALL_TYPES, CallType, ToolRequest
-from toolserver.surfaces.websocket.routes import session_routes
-from toolserver.surfaces.websocket.session import (
-    BlackBoxSession,
+from toolserver.surfaces.websocket.connection import RetryPolicy
+from toolserver.surfaces.websocket.errors import (
     ConnectError,
-    EventStream,
-    RetryPolicy,
     SessionClosedError,
     SessionConfigError,
     SessionError,
-    SessionEvent,
-    SessionState,
 )
+from toolserver.surfaces.websocket.events import EventStream, SessionEvent
+from toolserver.surfaces.websocket.manager import SessionLimitError, SessionManager
+from toolserver.surfaces.websocket.protocol import CALL_TYPES, CallType, ToolRequest
+from toolserver.surfaces.websocket.routes import session_routes
+from toolserver.surfaces.websocket.session import BlackBoxSession, SessionState
 
 __all__ = [
     "CALL_TYPES",

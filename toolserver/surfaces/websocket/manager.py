@@ -18,11 +18,8 @@ import structlog
 
 from toolserver.config import Settings
 from toolserver.core.executor import Executor
-from toolserver.surfaces.websocket.session import (
-    FINAL_STATES,
-    BlackBoxSession,
-    SessionError,
-)
+from toolserver.surfaces.websocket.errors import SessionError
+from toolserver.surfaces.websocket.session import FINAL_STATES, BlackBoxSession
 
 __all__ = ["SessionLimitError", "SessionManager"]
 

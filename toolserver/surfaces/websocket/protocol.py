@@ -7,7 +7,8 @@ BlackBox accepts (``initialize``, ``incomingChatMessage``, ``websocketToolRespon
 reported as :class:`MalformedMessage` rather than crashing whoever reads it, and a tool request
 whose id is readable but whose other fields are not says so, so it can still be answered.
 
-Nothing here does I/O; :mod:`toolserver.surfaces.websocket.session` drives the socket.
+Nothing here does I/O: :mod:`~toolserver.surfaces.websocket.connection` opens the socket and
+:mod:`~toolserver.surfaces.websocket._conversation` reads and writes it.
 """
 
 from __future__ import annotations

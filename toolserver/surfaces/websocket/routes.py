@@ -31,14 +31,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from toolserver.surfaces.websocket.manager import SessionLimitError, SessionManager
-from toolserver.surfaces.websocket.protocol import CallType
-from toolserver.surfaces.websocket.session import (
-    BlackBoxSession,
+from toolserver.surfaces.websocket.errors import (
     SessionClosedError,
     SessionConfigError,
     SessionError,
 )
+from toolserver.surfaces.websocket.manager import SessionLimitError, SessionManager
+from toolserver.surfaces.websocket.protocol import CallType
+from toolserver.surfaces.websocket.session import BlackBoxSession
 
 __all__ = ["session_routes"]
 
