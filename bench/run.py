@@ -875,8 +875,9 @@ worker per server, access log off.
 - The reference (R1, R2, SSE) runs with `MCPServer`'s defaults: log level INFO, which writes a
   line per stateless 2025-06-18 request (R2) to its log file; toolserver writes its one
   `tool.call` JSON line per call (and the WebSocket session a `ws.tool_request` line) to its own.
-- Every row runs on what `uv.lock` installs: uvicorn with `h11` and the standard asyncio loop
-  (`httptools`/`uvloop` are not dependencies).
+- Every row runs on what `uv.lock` installs: uvicorn with `httptools` and `uvloop` (dependencies
+  of toolserver; plain uvicorn picks them when installed, `toolserver serve` asks for them), so
+  the references get the same server stack.
 - Python processes use a bytecode cache in `bench/.work/pycache` (`PYTHONPYCACHEPREFIX`), as an
   installed package has; the cold-start notes also show a start that compiles every module.
 - SSE round trips include the `mcp` Python client's own cost per call (on the other core).

@@ -12,4 +12,7 @@ else
     fi
     UV=.tools/bin/uv
 fi
-"$UV" sync --quiet --locked --extra test
+# Bytecode is compiled here, once: with PYTHONDONTWRITEBYTECODE set (as in many containers and
+# this one) nothing would be cached at import, and every start would compile every module again.
+"$UV" sync --quiet --locked --extra test --compile-bytecode
+.venv/bin/python -m compileall -q -j 0 toolserver plugins >/dev/null

@@ -77,11 +77,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.shutdown_grace + _STREAM_CLOSE_MARGIN,
+        loop="uvloop" if _installed("uvloop") else "asyncio",
+        http="httptools" if _installed("httptools") else "h11",
         # The app applies X-Forwarded-* from FORWARDED_ALLOW_IPS itself, and only to requests
         # that carry them (toolserver.asgi), rather than uvicorn wrapping every request.
         proxy_headers=False,
     )
     return 0
+
+
+def _installed(module: str) -> bool:
+    """Whether an optional speed-up (uvloop, httptools: dependencies, but not on every
+    platform) can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _stopped(signum: int, frame: Any) -> None:
