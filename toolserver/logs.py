@@ -1,46 +1,88 @@
 """Structured logging: one configuration for toolserver, uvicorn and the MCP SDK.
 
-JSON lines in production, coloured key=value lines in a terminal. Every event passes the secret
-redactor last, so a configured API key or secret never reaches a log line, whoever logged it.
+JSON lines in production, coloured key=value lines in a terminal. A configured API key or secret
+never reaches a log line, whoever logged it: JSON lines are scrubbed after rendering (which also
+covers keys, exception text and any value's ``repr``), console lines field by field.
+
+toolserver's own events (``structlog.get_logger(...)``) take structlog's native path: one
+processor adds level, logger name and timestamp, one renders and scrubs the line, and the line is
+handed to a writer -- no ``logging.LogRecord``, no caller lookup, no handler locks. When the
+process's stderr is a pipe, a terminal or a socket (a container runtime, a shell), the writer is a
+:class:`~toolserver.logwriter.BackgroundWriter`, so the event loop never waits on a slow reader;
+lines are flushed at exit. A regular file is written directly: that only fills the page cache. Records of the standard library's
+``logging`` (uvicorn, the MCP SDK, httpx) pass through a ``ProcessorFormatter`` with the same
+fields, renderer and scrubbing, into the same writer, so both keep one order and one format.
+
+Levels: ``TOOLSERVER_LOG_LEVEL`` applies to both paths, and may be changed by configuring again
+(loggers already in use follow).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 import sys
+import time
 from collections.abc import Iterable
 from typing import Any
 
+import pydantic_core
 import structlog
 
-__all__ = ["configure_logging", "redact_secrets"]
+from toolserver.logwriter import BackgroundWriter, DirectWriter, LineWriter
+
+__all__ = ["configure_logging", "flush_logs", "redact_secrets"]
 
 REDACTED = "***"
 
 
 class _SecretRedactor:
-    """A structlog processor that replaces every configured secret value in an event."""
+    """Replaces every configured secret value: in an event (a structlog processor) or in a
+    rendered JSON line (:meth:`scrub_line`)."""
 
     def __init__(self) -> None:
-        self.secrets: tuple[str, ...] = ()
+        self.secrets = ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self._secrets
+
+    @secrets.setter
+    def secrets(self, values: Iterable[str]) -> None:
+        self._secrets = tuple(values)
+        # How each secret reads inside a JSON string. A secret whose escaped form starts with a
+        # backslash could match the tail of another escape; those are scrubbed field by field.
+        escaped = [(s, pydantic_core.to_json(s).decode()[1:-1]) for s in self._secrets]
+        self.in_lines = tuple(e for s, e in escaped if not e.startswith("\\"))
+        self.in_fields = tuple(s for s, e in escaped if e.startswith("\\"))
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        if not self.secrets:
-            return event
-        return {key: self._scrub(value) for key, value in event.items()}
+        return self.scrub_event(event, self._secrets)
 
-    def _scrub(self, value: Any) -> Any:
+    def scrub_event(self, event: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+        if not secrets:
+            return event
+        return {key: self._scrub(value, secrets) for key, value in event.items()}
+
+    def scrub_line(self, line: str) -> str:
+        for secret in self.in_lines:
+            if secret in line:
+                line = line.replace(secret, REDACTED)
+        return line
+
+    def _scrub(self, value: Any, secrets: tuple[str, ...]) -> Any:
         if isinstance(value, str):
-            for secret in self.secrets:
+            for secret in secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
             return value
         if isinstance(value, dict):
-            return {k: self._scrub(v) for k, v in value.items()}
+            return {k: self._scrub(v, secrets) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self._scrub(v) for v in value]
+            return [self._scrub(v, secrets) for v in value]
         if isinstance(value, BaseException):
-            return self._scrub(repr(value))
+            return self._scrub(repr(value), secrets)
         return value
 
 
@@ -62,7 +104,130 @@ class _QuietProbes(logging.Filter):
 
 _quiet_probes = _QuietProbes()
 
+_LEVELS = {
+    "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+    "warn": logging.WARNING, "error": logging.ERROR, "exception": logging.ERROR,
+    "critical": logging.CRITICAL, "fatal": logging.CRITICAL, "msg": logging.CRITICAL + 1,
+}  # fmt: skip
+_LEVEL_NAMES = {"warn": "warning", "exception": "error", "fatal": "critical"}
 
+
+class _Clock:
+    """ISO-8601 UTC timestamps with microseconds (``2026-01-02T03:04:05.123456Z``); the part up
+    to the second is formatted once per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        t = time.time()
+        second = int(t)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int((t - second) * 1_000_000):06d}Z"
+
+
+class _Output:
+    """What the configuration decides, read by every logger on every event, so that loggers
+    cached before a reconfiguration follow it."""
+
+    def __init__(self) -> None:
+        self.level = logging.INFO
+        self.writer: LineWriter = DirectWriter(sys.stderr)
+        self.clock = _Clock()
+        self.exc_info = structlog.processors.format_exc_info
+        self.console: Any = None  # the console renderer, or None for JSON
+
+    def stamp(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Level filter, then ``level``, ``logger`` and ``timestamp`` (the native path)."""
+        if _LEVELS.get(method, logging.INFO) < self.level:
+            raise structlog.DropEvent
+        if getattr(structlog.contextvars, "_CONTEXT_VARS", True):  # once anything was bound
+            event = structlog.contextvars.merge_contextvars(logger, method, event)
+        event["level"] = _LEVEL_NAMES.get(method, method)
+        name = getattr(logger, "name", None)
+        if name is not None:
+            event["logger"] = name
+        event["timestamp"] = self.clock.now()
+        return event
+
+    def stamp_record(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The timestamp of a standard-library record (its level and name are added before)."""
+        event["timestamp"] = self.clock.now()
+        return event
+
+    def render(self, logger: Any, method: str, event: dict[str, Any]) -> str:
+        """The line: JSON scrubbed after rendering, or console scrubbed field by field."""
+        if "exc_info" in event:
+            event = self.exc_info(logger, method, event)
+        if self.console is not None:
+            event = redact_secrets.scrub_event(event, redact_secrets.secrets)
+            return self.console(logger, method, event)
+        if redact_secrets.in_fields:
+            event = redact_secrets.scrub_event(event, redact_secrets.in_fields)
+        line = pydantic_core.to_json(event, fallback=repr).decode()
+        return redact_secrets.scrub_line(line) if redact_secrets.in_lines else line
+
+
+_output = _Output()
+
+
+class _Sink:
+    """The logger structlog's native path ends in: hands the rendered line to the writer."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    def msg(self, line: str) -> None:
+        _output.writer.write(line + "\n")
+
+    debug = info = warning = warn = error = exception = critical = fatal = log = msg
+
+
+def _sink_factory(*args: Any) -> _Sink:
+    if args:
+        return _Sink(str(args[0]))
+    try:  # as the standard library's logger factory did: the calling module's name
+        from structlog._frames import _find_first_app_frame_and_name
+
+        return _Sink(_find_first_app_frame_and_name(["toolserver.logs"])[1])
+    except Exception:
+        return _Sink(None)
+
+
+class _LineHandler(logging.Handler):
+    """The standard library's records, formatted like structlog's events, into the writer."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        _output.writer.write(line + "\n")
+
+
+# One list object, changed in place, so that loggers cached on first use follow a new setup.
+_PROCESSORS: list[Any] = [_output.stamp, _output.render]
+
+
+def _regular_file(stream: Any) -> bool:
+    """Whether ``stream`` is a file on disk: writing it only fills the page cache, with no
+    reader that could stall it, so it is written at once (and a line is in the file as soon as
+    it is logged). A pipe, a terminal or a socket can block: those get the background writer."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def flush_logs() -> None:
+    """Write every log line still waiting in the background writer."""
+    _output.writer.flush()
 
 
 def configure_logging(
@@ -79,48 +244,45 @@ def configure_logging(
         fmt: ``json``, ``console``, or ``auto`` (console when the stream is a terminal).
         level: the lowest level logged.
         secrets: values that must never appear in a log line.
+        stream: where lines go; default the process's stderr, through a background writer
+            when it is a pipe, terminal or socket. A file, or a stream passed here, is written
+            at once (a test reading it back sees every line).
         access_log: keep uvicorn's line per HTTP request (off: the per-call event says more).
     """
+    background = stream is None
     stream = stream or sys.stderr
     redact_secrets.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+    tty = getattr(stream, "isatty", lambda: False)()
     if fmt == "auto":
-        fmt = "console" if getattr(stream, "isatty", lambda: False)() else "json"
+        fmt = "console" if tty else "json"
     numeric = logging.getLevelNamesMapping()[level.upper()]
 
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    if fmt == "json":
-        final: list[Any] = [
-            structlog.processors.format_exc_info,
-            redact_secrets,
-            structlog.processors.JSONRenderer(),
-        ]
-    else:
-        final = [
-            structlog.processors.format_exc_info,
-            redact_secrets,
-            structlog.dev.ConsoleRenderer(colors=getattr(stream, "isatty", lambda: False)()),
-        ]
+    _output.level = numeric
+    _output.console = structlog.dev.ConsoleRenderer(colors=tty) if fmt != "json" else None
+    background = background and not _regular_file(stream)
+    previous = _output.writer
+    if previous.stream is not stream or isinstance(previous, BackgroundWriter) != background:
+        previous.close()
+        _output.writer = BackgroundWriter(stream) if background else DirectWriter(stream)
 
+    _PROCESSORS[:] = [_output.stamp, _output.render]
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=_PROCESSORS,
+        logger_factory=_sink_factory,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        context_class=dict,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final],
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            _output.stamp_record,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _output.render],
     )
-    handler = logging.StreamHandler(stream)
+    handler = _LineHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

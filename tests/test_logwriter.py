@@ -1,0 +1,96 @@
+"""The background log writer: lines in order, written by its thread, and nothing lost at exit."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from toolserver.logwriter import BackgroundWriter
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class SlowStream(io.StringIO):
+    """Records which thread wrote, and lets a test hold the writer inside ``write``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writers: set[str] = set()
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def write(self, text: str) -> int:
+        self.gate.wait(10)
+        self.writers.add(threading.current_thread().name)
+        return super().write(text)
+
+
+def test_a_stalled_stream_never_holds_up_the_producer() -> None:
+    stream = SlowStream()
+    stream.gate.clear()  # the stream blocks every write until the gate opens
+    writer = BackgroundWriter(stream, interval=0.01)
+    writer.write("0\n")
+    for i in range(1, 1000):
+        writer.write(f"{i}\n")  # returns at once although the writer thread is stuck
+    assert stream.getvalue() == ""
+    stream.gate.set()
+    writer.close()
+    assert stream.getvalue().splitlines() == [str(i) for i in range(1000)]
+    assert "toolserver-log" in stream.writers
+
+
+def test_flush_writes_what_is_waiting_now() -> None:
+    stream = io.StringIO()
+    writer = BackgroundWriter(stream, interval=3600)  # the thread would not write for an hour
+    writer.write("one\n")
+    writer.write("two\n")
+    writer.flush()
+    assert stream.getvalue() == "one\ntwo\n"
+    writer.close()
+
+
+def test_a_stream_that_cannot_keep_up_makes_the_producer_write() -> None:
+    stream = SlowStream()
+    writer = BackgroundWriter(stream, interval=3600, max_pending=10)
+    for i in range(25):
+        writer.write(f"{i}\n")
+    assert stream.getvalue().splitlines() == [str(i) for i in range(11)] + [
+        str(i) for i in range(11, 22)
+    ]  # two batches written by the producer; the rest waits
+    writer.close()
+    assert len(stream.getvalue().splitlines()) == 25
+
+
+def test_lines_after_close_are_written_at_once() -> None:
+    stream = io.StringIO()
+    writer = BackgroundWriter(stream)
+    writer.close()
+    writer.write("late\n")
+    assert stream.getvalue() == "late\n"
+
+
+def test_every_line_is_in_the_log_when_the_process_exits() -> None:
+    script = (
+        "import structlog, logging\n"
+        "from toolserver.logs import configure_logging\n"
+        "configure_logging(fmt='json', secrets=['s3cr3t-value'])\n"
+        "log = structlog.get_logger('toolserver.calls')\n"
+        "for i in range(500):\n"
+        "    log.info('tool.call', n=i, key='s3cr3t-value')\n"
+        "logging.getLogger('uvicorn.error').info('Finished server process')\n"
+        "raise SystemExit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line.get("n") for line in lines[:-1]] == list(range(500))
+    assert lines[-1]["event"] == "Finished server process"
+    assert lines[-1]["logger"] == "uvicorn.error"
+    assert "s3cr3t-value" not in done.stderr
+    assert lines[0]["key"] == "***"
