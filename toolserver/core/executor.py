@@ -9,6 +9,7 @@ surface behaves the same.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -119,17 +120,13 @@ class Executor:
             if tool is None:
                 raise self._unknown_tool(name)
             validated = self._validate(tool, arguments)
-            admitted = (
-                self.admission.admit(tool, context)
-                if self.admission is not None
-                else contextlib.nullcontext()
-            )
-            async with admitted:
-                if tool.side_effects and context.idempotency_scope:
-                    result = await self._run_once(tool, validated, context)
-                    replayed = result.replayed
-                else:
-                    result = await self._run(tool, validated, context)
+            run = self._run_once if tool.side_effects and context.idempotency_scope else self._run
+            if self.admission is None:  # the common case: no context manager to enter
+                result = await run(tool, validated, context)
+            else:
+                async with self.admission.admit(tool, context):
+                    result = await run(tool, validated, context)
+            replayed = result.replayed
             outcome = "ok"
             return result
         except ToolFailure as failure:
@@ -208,10 +205,12 @@ class Executor:
     async def _run(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         kwargs = self._kwargs(tool, validated, context)
         timeout = self.timeout_for(tool)
-        # A cancel scope rather than fail_after: a TimeoutError the tool raises itself (its own
-        # HTTP client timing out) is the tool's failure, not the executor's timeout.
+        # A deadline the executor can tell apart from a TimeoutError the tool raises itself (its
+        # own HTTP client timing out): that one is the tool's failure, not the executor's timeout.
+        deadline = _deadline(timeout)
+        value: Any = None
         try:
-            with anyio.move_on_after(timeout) as scope:
+            async with deadline:
                 if tool.signature.is_async:
                     value = await tool.fn(**kwargs)
                 else:
@@ -227,10 +226,11 @@ class Executor:
         except ToolFailure:
             raise
         except Exception as exc:
-            failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
-            failure.__cause__ = exc
-            raise failure from exc
-        if scope.cancelled_caught:
+            if not (isinstance(exc, TimeoutError) and deadline.expired()):
+                failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
+                failure.__cause__ = exc
+                raise failure from exc
+        if deadline.expired():
             raise ToolFailure(
                 FailureKind.TIMEOUT,
                 f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
@@ -302,6 +302,33 @@ class Executor:
         if failure.kind is FailureKind.INTERNAL and failure.__cause__ is not None:
             fields["exc_info"] = failure.__cause__
         getattr(_log, level)("tool.call", **fields)
+
+
+class _AnyioDeadline:
+    """``anyio.move_on_after`` with the interface of ``asyncio.timeout``, for other backends."""
+
+    def __init__(self, seconds: float) -> None:
+        self._scope = anyio.move_on_after(seconds)
+
+    async def __aenter__(self) -> _AnyioDeadline:
+        self._scope.__enter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return self._scope.__exit__(*exc)
+
+    def expired(self) -> bool:
+        return self._scope.cancelled_caught
+
+
+def _deadline(seconds: float) -> Any:
+    """A timeout for one call: asyncio's own on an asyncio loop (a timer handle, nothing more),
+    anyio's cancel scope elsewhere. Either says afterwards whether it ``expired()``."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _AnyioDeadline(seconds)
+    return asyncio.timeout(seconds)
 
 
 def _invalid_arguments(tool: Tool, exc: ValidationError) -> ToolFailure:

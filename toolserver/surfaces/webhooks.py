@@ -32,9 +32,10 @@ from typing import Any
 
 import pydantic_core
 import structlog
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from toolserver.auth import SIGNATURE_HEADER, principal_of, signature_valid, unauthorized_body
 from toolserver.core.context import ToolContext
@@ -56,40 +57,71 @@ STATUS_BY_KIND: dict[FailureKind, int] = {
 }
 PAYLOAD_TYPE = "ToolWebHookPayload"
 _JSON = "application/json"
+_CONTENT_TYPE = (b"content-type", b"application/json")
+_REPLAYED = (b"x-toolserver-replayed", b"true")
+_NO_BODY = (b"content-length", b"0")
+_SIGNATURE = SIGNATURE_HEADER.encode()
+_PREFIX = len("/tools/")
 
 
 class _BodyTooLarge(Exception):
     pass
 
 
-def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    body = pydantic_core.to_json({"error": {"type": kind, "message": message}})
-    return Response(body, status_code=status, media_type=_JSON, headers=headers)
+class _ClientGone(Exception):
+    pass
 
 
-def _failure_response(failure: ToolFailure) -> Response:
-    headers = None
-    if failure.retry_after is not None:
-        headers = {"Retry-After": str(max(1, round(failure.retry_after)))}
-    return Response(
-        pydantic_core.to_json(failure.to_body()),
-        status_code=STATUS_BY_KIND[failure.kind],
-        media_type=_JSON,
-        headers=headers,
+def _error_body(kind: str, message: str) -> bytes:
+    return pydantic_core.to_json({"error": {"type": kind, "message": message}})
+
+
+async def _answer(
+    send: Send, status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [_CONTENT_TYPE, (b"content-length", b"%d" % len(body)), *extra],
+        }
     )
+    await send({"type": "http.response.body", "body": body})
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def _failure_answer(failure: ToolFailure) -> tuple[int, bytes, tuple[tuple[bytes, bytes], ...]]:
+    extra: tuple[tuple[bytes, bytes], ...] = ()
+    if failure.retry_after is not None:
+        extra = ((b"retry-after", str(max(1, round(failure.retry_after))).encode()),)
+    return STATUS_BY_KIND[failure.kind], pydantic_core.to_json(failure.to_body()), extra
+
+
+async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+    message = await receive()
+    if message["type"] != "http.request":
+        raise _ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise _BodyTooLarge
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
         if size > limit:
             raise _BodyTooLarge
+        message = await receive()
+        if message["type"] != "http.request":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
         chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if size > limit:
+        raise _BodyTooLarge
     return b"".join(chunks)
 
 
@@ -124,21 +156,64 @@ def is_payload(body: dict[str, Any]) -> bool:
     return body.get("type") == PAYLOAD_TYPE or ("toolName" in body and "arguments" in body)
 
 
+class _Refusal(Exception):
+    """An answer decided before the tool runs: status, error type and message."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        self.status, self.kind, self.message = status, kind, message
+
+
+def _parse(name: str, raw: bytes) -> tuple[Any, dict[str, Any] | None]:
+    """The arguments and, for a BlackBox payload, the payload; or :class:`_Refusal`."""
+    try:
+        body = pydantic_core.from_json(raw) if raw else {}
+    except ValueError as exc:
+        _log.warning("webhook.invalid_json", tool=name, reason=str(exc))
+        raise _Refusal(400, "invalid_json", f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise _Refusal(400, "invalid_json", "The request body must be a JSON object.")
+    if not is_payload(body):
+        return body, None
+    arguments = body.get("arguments")
+    if isinstance(arguments, str):  # some senders double-encode the arguments
+        try:
+            arguments = pydantic_core.from_json(arguments) if arguments.strip() else {}
+        except ValueError:
+            raise _Refusal(400, "invalid_json", "'arguments' is a string but not JSON.") from None
+    if arguments is not None and not isinstance(arguments, dict):
+        raise _Refusal(422, "invalid_arguments", "'arguments' must be a JSON object.")
+    sent_name = body.get("toolName")
+    if sent_name is not None and sent_name != name:
+        _log.warning("webhook.tool_name_mismatch", url_tool=name, payload_tool=sent_name)
+    return arguments, body
+
+
 class WebhookSurface:
-    """The webhook routes, bound to one :class:`ToolServer`."""
+    """The webhook routes, bound to one :class:`ToolServer`.
+
+    ``POST /tools/<name>`` of every registered tool is a fast route
+    (:mod:`toolserver.asgi`): :meth:`call_tool` reads the body once, parses it with
+    pydantic-core, runs the executor and sends raw ASGI messages. The same handler also serves
+    ``/tools/{name}`` as a Starlette route, so that a name no tool has is answered 404 alike.
+    """
 
     def __init__(self, server: ToolServer) -> None:
         self.server = server
         secret = server.settings.signing_secret
         self.signing_secret = secret.get_secret_value() if secret else None
         self.limit = server.settings.max_body_bytes
+        self._executor = server.executor
 
     @property
     def routes(self) -> list[Route]:
         return [
             Route("/tools", self.list_tools, methods=["GET"]),
-            Route("/tools/{name}", self.call_tool, methods=["POST"]),
+            Route("/tools/{name}", _Asgi(self.call_tool), methods=["POST"]),
         ]
+
+    @property
+    def fast_routes(self) -> dict[tuple[str, str], Any]:
+        return {("POST", f"/tools/{tool.name}"): self.call_tool for tool in self.server.registry}
 
     async def list_tools(self, request: Request) -> Response:
         base = str(request.base_url).rstrip("/")
@@ -159,60 +234,61 @@ class WebhookSurface:
             )
         return Response(pydantic_core.to_json({"tools": tools}), media_type=_JSON)
 
-    async def call_tool(self, request: Request) -> Response:
-        name: str = request.path_params["name"]
+    async def call_tool(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /tools/<name>``, as raw ASGI."""
+        name: str = scope["path"][_PREFIX:]
+        declared = signature = None
+        for header, value in scope["headers"]:
+            if header == b"content-length":
+                declared = value
+            elif header == _SIGNATURE:
+                signature = value
         try:
-            raw = await _read_body(request, self.limit)
+            raw = await _read_body(receive, declared, self.limit)
         except _BodyTooLarge:
             _log.warning("webhook.body_too_large", tool=name, limit=self.limit)
-            return _error(
-                413, "body_too_large", f"The request body is larger than {self.limit} bytes."
-            )
-        except ClientDisconnect:
+            message = f"The request body is larger than {self.limit} bytes."
+            await _answer(send, 413, _error_body("body_too_large", message))
+            return
+        except _ClientGone:
             _log.info("webhook.client_disconnected", tool=name)
-            return Response(status_code=400)
-        if self.signing_secret is not None and not signature_valid(
-            self.signing_secret, raw, request.headers.get(SIGNATURE_HEADER)
-        ):
-            _log.warning("auth.refused", path=request.url.path, reason="invalid signature")
-            return Response(
-                unauthorized_body(
-                    f"Missing or invalid {SIGNATURE_HEADER} (hex HMAC-SHA256 of the body)."
-                ),
-                status_code=401,
-                media_type=_JSON,
+            await send(
+                {"type": "http.response.start", "status": 400, "headers": [_NO_BODY]}
             )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if self.signing_secret is not None and not signature_valid(
+            self.signing_secret, raw, signature.decode("latin-1") if signature else None
+        ):
+            _log.warning("auth.refused", path=scope["path"], reason="invalid signature")
+            body = unauthorized_body(
+                f"Missing or invalid {SIGNATURE_HEADER} (hex HMAC-SHA256 of the body)."
+            )
+            await _answer(send, 401, body)
+            return
         try:
-            body = pydantic_core.from_json(raw) if raw else {}
-        except ValueError as exc:
-            _log.warning("webhook.invalid_json", tool=name, reason=str(exc))
-            return _error(400, "invalid_json", f"The request body is not valid JSON: {exc}.")
-        if not isinstance(body, dict):
-            return _error(400, "invalid_json", "The request body must be a JSON object.")
-
-        payload: dict[str, Any] | None = None
-        arguments: Any = body
-        if is_payload(body):
-            payload = body
-            arguments = body.get("arguments")
-            if isinstance(arguments, str):  # some senders double-encode the arguments
-                try:
-                    arguments = pydantic_core.from_json(arguments) if arguments.strip() else {}
-                except ValueError:
-                    return _error(400, "invalid_json", "'arguments' is a string but not JSON.")
-            if arguments is not None and not isinstance(arguments, dict):
-                return _error(422, "invalid_arguments", "'arguments' must be a JSON object.")
-            sent_name = body.get("toolName")
-            if sent_name is not None and sent_name != name:
-                _log.warning("webhook.tool_name_mismatch", url_tool=name, payload_tool=sent_name)
-
+            arguments, payload = _parse(name, raw)
+        except _Refusal as refusal:
+            await _answer(send, refusal.status, _error_body(refusal.kind, refusal.message))
+            return
         try:
-            context = _context(payload, principal_of(request.scope))
-            result = await self.server.executor.call(name, arguments, context)
+            context = _context(payload, principal_of(scope))
+            result = await self._executor.call(name, arguments, context)
         except ToolFailure as failure:
-            return _failure_response(failure)
-        headers = {"X-Toolserver-Replayed": "true"} if result.replayed else None
-        return Response(result.json(), media_type=_JSON, headers=headers)
+            await _answer(send, *_failure_answer(failure))
+            return
+        await _answer(send, 200, result.json(), (_REPLAYED,) if result.replayed else ())
+
+
+class _Asgi:
+    """Marks an ASGI callable as an application for Starlette's ``Route`` (which would wrap a
+    plain method as a request/response endpoint)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 _ERROR_SCHEMA = {
