@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description='Extra MCP endpoints as JSON: {"crm": ["crm"]} serves /crm/sse and /crm/mcp.',
     )
     sse_ping_interval: float = Field(15.0, gt=0, description="Seconds between SSE keep-alives.")
+    mcp_fast_path: bool = Field(
+        True,
+        description="Answer plain `tools/call`, `tools/list` and `ping` POSTs to `/mcp` without "
+        "the MCP SDK's per-request machinery (same answers); `false` sends all to the SDK.",
+    )
 
     # Logging
     log_format: Literal["auto", "json", "console"] = Field(

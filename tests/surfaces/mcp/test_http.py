@@ -60,6 +60,13 @@ def events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             data, kind = [], "message"
 
 
+def answer(response: httpx.Response) -> dict[str, Any]:
+    """The JSON-RPC answer of a ``POST /mcp``: a JSON body, or the last event of a stream."""
+    if response.headers["content-type"].startswith("application/json"):
+        return response.json()
+    return list(events(iter(response.text.splitlines())))[-1]
+
+
 @contextlib.contextmanager
 def sse_session(
     server: ServerProcess, headers: dict[str, str], prefix: str = ""
@@ -216,17 +223,13 @@ def test_every_handshake_version_is_served_on_both_transports(
     headers = {**MCP_HEADERS, **auth}
     with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
         response = http.post("/mcp", json=initialize(version=version))
-        assert (
-            next(events(iter(response.text.splitlines())))["result"]["protocolVersion"] == version
-        )
+        assert answer(response)["result"]["protocolVersion"] == version
         response = http.post(
             "/mcp",
             json=call("count_words", {"text": "a b"}, 2),
             headers={"mcp-protocol-version": version},
         )
-        assert next(events(iter(response.text.splitlines())))["result"]["structuredContent"] == {
-            "result": 2
-        }
+        assert answer(response)["result"]["structuredContent"] == {"result": 2}
 
 
 def test_streamable_http_needs_no_session(server: ServerProcess, auth: dict[str, str]) -> None:
@@ -239,7 +242,7 @@ def test_streamable_http_needs_no_session(server: ServerProcess, auth: dict[str,
     )
     assert response.status_code == 200
     assert "mcp-session-id" not in response.headers
-    message = next(events(iter(response.text.splitlines())))
+    message = answer(response)
     assert message["result"]["structuredContent"] == {"result": 2}
 
 
@@ -311,10 +314,17 @@ async def test_a_slow_tool_times_out_as_an_error_result(
 
 
 def _disconnect_over_streamable_http(
-    server: ServerProcess, auth: dict[str, str], journal: Path, request_id: str, modern: bool
+    server: ServerProcess,
+    auth: dict[str, str],
+    journal: Path,
+    request_id: str,
+    modern: bool,
+    progress: bool,
 ) -> None:
+    """A call left mid-way: with a progress token (the SDK's stream) or without (the fast path,
+    whose response turns into a stream once the keep-alive interval has passed in silence)."""
     headers = {**MCP_HEADERS, **auth}
-    meta: dict[str, Any] = {"progressToken": request_id}
+    meta: dict[str, Any] = {"progressToken": request_id} if progress else {}
     if modern:
         headers.update(
             {"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "slow"}
@@ -348,7 +358,16 @@ def _disconnect_over_sse(
     # The stream is closed: the session ends with the call still running.
 
 
-@pytest.mark.parametrize("transport", ["sse", "streamable-http", "streamable-http-2026"])
+@pytest.mark.parametrize(
+    "transport",
+    [
+        "sse",
+        "streamable-http",
+        "streamable-http-2026",
+        "streamable-http-fast",
+        "streamable-http-2026-fast",
+    ],
+)
 def test_a_client_that_disconnects_mid_call_leaves_no_task_running(
     server: ServerProcess, auth: dict[str, str], journal: Path, transport: str
 ) -> None:
@@ -357,7 +376,12 @@ def test_a_client_that_disconnects_mid_call_leaves_no_task_running(
         _disconnect_over_sse(server, auth, journal, request_id)
     else:
         _disconnect_over_streamable_http(
-            server, auth, journal, request_id, modern=transport.endswith("2026")
+            server,
+            auth,
+            journal,
+            request_id,
+            modern="2026" in transport,
+            progress=not transport.endswith("fast"),
         )
     # The tool saw its cancellation (it journals it before re-raising), and the executor logged it.
     wait_until(journal_has(journal, f"cancelled {request_id}"), what="the tool to be cancelled")
@@ -366,3 +390,36 @@ def test_a_client_that_disconnects_mid_call_leaves_no_task_running(
         what="outcome=cancelled in the server log",
     )
     assert f"done {request_id}" not in journal.read_text().splitlines()
+
+
+@pytest.mark.parametrize("modern", [False, True], ids=["handshake-era", "2026-07-28"])
+def test_a_long_silent_call_keeps_its_response_alive(
+    server: ServerProcess, auth: dict[str, str], modern: bool
+) -> None:
+    """Past the keep-alive interval (0.2 s here) without a result, the JSON answer of a plain call
+    becomes an event stream with keep-alive comments, then the result, so no proxy times it out."""
+    headers = {**MCP_HEADERS, **auth}
+    meta: dict[str, Any] = {}
+    if modern:
+        headers.update(
+            {
+                "mcp-protocol-version": "2026-07-28",
+                "mcp-method": "tools/call",
+                "mcp-name": "too_slow",
+            }
+        )
+        meta = {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+        }
+    body = call("too_slow", {"marker": f"silent-{modern}"}, "silent", **meta)
+    response = httpx.post(f"{server.base_url}/mcp", json=body, headers=headers, timeout=30)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-accel-buffering"] == "no"
+    assert "no-cache" in response.headers["cache-control"]
+    assert ": keep-alive" in response.text.splitlines()
+    result = answer(response)
+    assert result["id"] == "silent"
+    assert result["result"]["isError"] is True
+    assert "did not answer within 0.5 seconds" in result["result"]["content"][0]["text"]

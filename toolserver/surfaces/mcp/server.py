@@ -42,9 +42,11 @@ from toolserver.core.registry import Registry
 from toolserver.core.schema import tool_schema
 from toolserver.surfaces.mcp.results import call_result, failure_result, listed_tool
 
-__all__ = ["build_server"]
+__all__ = ["ToolHandlers", "build_server", "client_log_level"]
 
 _log = structlog.get_logger("toolserver.mcp")
+# Every call's context shares one logger (binding makes a new one), rather than each making its own.
+_TOOL_LOG = structlog.get_logger("toolserver.tool")
 _LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
 _LEVEL_STATE_KEY = "toolserver.log_level"
@@ -52,7 +54,8 @@ _MAX_LISTED_TOOLS = 30
 _GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream)
 
 
-def _level(name: str) -> str:
+def client_log_level(name: str) -> str:
+    """A plugin's level name as an MCP logging level (``warn`` is ``warning``; unknown is info)."""
     level = _LEVEL_ALIASES.get(name.lower(), name.lower())
     return level if level in _LEVELS else "info"
 
@@ -90,7 +93,7 @@ class ToolHandlers:
         endpoint: the endpoint's name, for the tool's context and the log.
     """
 
-    def __init__(self, registry: Registry, executor: Executor, endpoint: str) -> None:
+    def __init__(self, registry: Registry, executor: Executor, endpoint: str = "default") -> None:
         self.registry = registry
         self.executor = executor
         self.endpoint = endpoint
@@ -105,23 +108,48 @@ class ToolHandlers:
     ) -> types.ListToolsResult:
         return self.tools
 
+    def refusal(self, name: str) -> MCPError | None:
+        """The error for a tool this endpoint does not serve, or None.
+
+        A subset endpoint refuses tools outside its set exactly as if they did not exist, naming
+        only its own tools; on the full endpoint the executor says so (and logs it).
+        """
+        if self.registry is self.executor.registry or name in self.registry:
+            return None
+        _log.warning("mcp.tool_refused", endpoint=self.endpoint, tool=name)
+        return _unknown_tool(name, self.registry)
+
+    def context(
+        self,
+        request_id: Any,
+        protocol_version: str,
+        principal: str | None,
+        **reporters: Any,
+    ) -> ToolContext:
+        """The :class:`ToolContext` of one MCP call (``reporters``: progress and client log)."""
+        return ToolContext(
+            surface="mcp",
+            log=_TOOL_LOG,
+            call_id=None if request_id is None else str(request_id),
+            extra={"mcp_endpoint": self.endpoint, "protocol_version": protocol_version},
+            # JSON-RPC ids restart at 1 on every connection, so they cannot tell a retry from a
+            # new call: de-duplication stays off for MCP calls.
+            idempotency_scope=None,
+            principal=principal,
+            **reporters,
+        )
+
     async def call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
         name = params.name
-        if self.registry is not self.executor.registry and name not in self.registry:
-            # A subset endpoint refuses tools outside its set exactly as if they did not exist,
-            # naming only its own tools; on the full endpoint the executor says so (and logs it).
-            _log.warning("mcp.tool_refused", endpoint=self.endpoint, tool=name)
-            raise _unknown_tool(name, self.registry)
-        context = ToolContext(
-            surface="mcp",
-            call_id=None if ctx.request_id is None else str(ctx.request_id),
-            extra={"mcp_endpoint": self.endpoint, "protocol_version": ctx.protocol_version},
-            # JSON-RPC ids restart at 1 on every connection, so they cannot tell a retry from a
-            # new call: de-duplication stays off for MCP calls.
-            idempotency_scope=None,
-            principal=principal_of(ctx.request.scope) if ctx.request is not None else None,
+        refused = self.refusal(name)
+        if refused is not None:
+            raise refused
+        context = self.context(
+            ctx.request_id,
+            ctx.protocol_version,
+            principal_of(ctx.request.scope) if ctx.request is not None else None,
             progress_reporter=self._progress_reporter(ctx),
             client_logger=self._client_logger(ctx, name),
         )
@@ -157,7 +185,7 @@ class ToolHandlers:
         state = _connection_state(ctx)
 
         async def log(level: str, data: Any) -> None:
-            level = _level(level)
+            level = client_log_level(level)
             if level not in allowed:
                 return
             threshold = state.get(_LEVEL_STATE_KEY) if state is not None else None
@@ -174,15 +202,9 @@ class ToolHandlers:
         return log
 
 
-def build_server(
-    registry: Registry,
-    executor: Executor,
-    *,
-    endpoint: str = "default",
-    instructions: str | None = None,
-) -> Server[Any]:
-    """The SDK server listing ``registry`` and calling through ``executor``."""
-    handlers = ToolHandlers(registry, executor, endpoint)
+def build_server(handlers: ToolHandlers, *, instructions: str | None = None) -> Server[Any]:
+    """The SDK server listing and calling ``handlers``' tools."""
+    endpoint = handlers.endpoint
     server: Server[Any] = Server(
         "toolserver" if endpoint == "default" else f"toolserver-{endpoint}",
         version=__version__,

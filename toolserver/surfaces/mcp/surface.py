@@ -15,13 +15,14 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.routing import BaseRoute
 
 from toolserver.config import ConfigError
 from toolserver.runtime import ToolServer
 from toolserver.surfaces.mcp.security import OriginPolicy
-from toolserver.surfaces.mcp.server import build_server
+from toolserver.surfaces.mcp.server import ToolHandlers
 from toolserver.surfaces.mcp.transports import McpTransports
 
 __all__ = ["McpSurface"]
@@ -30,8 +31,17 @@ _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # First path segments the app already serves; an endpoint named like one would shadow it.
 RESERVED_NAMES = frozenset(
     {
-        "tools", "healthz", "readyz", "metrics", "sessions", "docs", "redoc", "openapi.json",
-        "sse", "messages", "mcp",
+        "tools",
+        "healthz",
+        "readyz",
+        "metrics",
+        "sessions",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "sse",
+        "messages",
+        "mcp",
     }
 )
 
@@ -54,17 +64,23 @@ class McpSurface:
     def __init__(self, server: ToolServer) -> None:
         settings = server.settings
         policy = OriginPolicy.from_settings(settings)
-        main = build_server(server.registry, server.executor)
+        main = ToolHandlers(server.registry, server.executor)
         self.endpoints: list[McpTransports] = [McpTransports(main, "", settings, policy)]
         for name, selectors in settings.mcp_endpoints.items():
             _check_name(name)
-            subset = server.registry.subset(selectors)
-            sdk_server = build_server(subset, server.executor, endpoint=name)
-            self.endpoints.append(McpTransports(sdk_server, f"/{name}", settings, policy))
+            subset = ToolHandlers(server.registry.subset(selectors), server.executor, name)
+            self.endpoints.append(McpTransports(subset, f"/{name}", settings, policy))
 
     @property
     def routes(self) -> list[BaseRoute]:
         return [route for endpoint in self.endpoints for route in endpoint.routes]
+
+    @property
+    def fast_routes(self) -> dict[tuple[str, str], Any]:
+        """``POST .../mcp`` of every endpoint, served right after authentication (no routing)."""
+        return {
+            key: app for endpoint in self.endpoints for key, app in endpoint.fast_routes.items()
+        }
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

@@ -22,8 +22,10 @@ replicas), each client must reach the same process for its stream and its POSTs:
 client (sticky sessions) or run one worker per instance.
 
 Each route is wrapped in the Host/Origin guard (:mod:`.security`) and, where it streams, the
-keep-alive (:mod:`.keepalive`). Authentication happens earlier, in the app's
-:class:`~toolserver.auth.ApiKeyMiddleware`, so an unauthenticated request never reaches the SDK.
+keep-alive (:mod:`.keepalive`). Authentication happens earlier, in the app, so an unauthenticated
+request never reaches the SDK. ``P/mcp`` first meets the fast path (:mod:`.fastpath`), which
+answers the common single requests itself and hands everything else to the SDK; ``POST P/mcp`` is
+also offered to the app as a fast route, served without the routing in between.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from toolserver.config import Settings
+from toolserver.surfaces.mcp.fastpath import McpFastPath
 from toolserver.surfaces.mcp.keepalive import SseKeepAlive
 from toolserver.surfaces.mcp.security import HostGuard, OriginPolicy
+from toolserver.surfaces.mcp.server import ToolHandlers, build_server
 
 __all__ = ["McpTransports"]
 
@@ -51,19 +55,20 @@ _SDK_SECURITY = TransportSecuritySettings(enable_dns_rebinding_protection=False)
 
 
 class McpTransports:
-    """Both transports of one MCP server, mounted under ``prefix``.
+    """Both transports of one MCP endpoint, mounted under ``prefix``.
 
     Args:
-        server: the SDK server answering every request of this endpoint.
+        handlers: the endpoint's tools; an SDK server is built over them.
         prefix: the path the endpoint lives under (``""`` or ``"/crm"``).
-        settings: body limit and keep-alive interval.
+        settings: body limit, keep-alive interval, whether the fast path is on.
         policy: the Host/Origin guard's policy.
     """
 
     def __init__(
-        self, server: Server[Any], prefix: str, settings: Settings, policy: OriginPolicy
+        self, handlers: ToolHandlers, prefix: str, settings: Settings, policy: OriginPolicy
     ) -> None:
-        self.server = server
+        self.handlers = handlers
+        self.server: Server[Any] = build_server(handlers)
         self.prefix = prefix
         self.policy = policy
         self.ping_interval = settings.sse_ping_interval
@@ -73,12 +78,23 @@ class McpTransports:
             max_request_body_size=settings.max_body_bytes,
         )
         self.session_manager = StreamableHTTPSessionManager(
-            app=server,
+            app=self.server,
             json_response=False,
             stateless=True,
             security_settings=_SDK_SECURITY,
             max_request_body_size=settings.max_body_bytes,
         )
+        sdk_app = self._guarded(StreamableHTTPASGIApp(self.session_manager), streams=True)
+        self.streamable_http: Any = sdk_app
+        if settings.mcp_fast_path:
+            self.streamable_http = McpFastPath(
+                handlers,
+                self.server,
+                sdk_app,
+                policy=policy,
+                max_body=settings.max_body_bytes,
+                ping_interval=self.ping_interval,
+            )
 
     async def handle_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One legacy SSE connection: its session lasts as long as the client keeps the stream."""
@@ -100,12 +116,12 @@ class McpTransports:
             Route(f"{p}/sse", self._guarded(self.handle_sse, streams=True), methods=["GET"]),
             Route(f"{p}/messages/", messages, methods=["POST"]),
             Route(f"{p}/messages", messages, methods=["POST"]),
-            Route(
-                f"{p}/mcp",
-                self._guarded(StreamableHTTPASGIApp(self.session_manager), streams=True),
-                methods=["GET", "POST", "DELETE"],
-            ),
+            Route(f"{p}/mcp", self.streamable_http, methods=["GET", "POST", "DELETE"]),
         ]
+
+    @property
+    def fast_routes(self) -> dict[tuple[str, str], Any]:
+        return {("POST", f"{self.prefix}/mcp"): self.streamable_http}
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
