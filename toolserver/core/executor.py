@@ -9,7 +9,6 @@ surface behaves the same.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -24,6 +23,7 @@ import structlog
 from pydantic import ValidationError
 
 from toolserver.core.context import ToolContext
+from toolserver.core.deadlines import Deadlines
 from toolserver.core.errors import FailureKind, ToolError, ToolFailure
 from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore, idempotency_key
 from toolserver.core.plugin import Tool
@@ -106,6 +106,7 @@ class Executor:
         self.admission = admission
         self.observers: list[CallObserver] = []
         self.in_flight = 0
+        self._deadlines = Deadlines()
 
     def timeout_for(self, tool: Tool) -> float:
         return tool.timeout if tool.timeout is not None else self.default_timeout
@@ -205,32 +206,25 @@ class Executor:
     async def _run(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         kwargs = self._kwargs(tool, validated, context)
         timeout = self.timeout_for(tool)
-        # A deadline the executor can tell apart from a TimeoutError the tool raises itself (its
+        # The deadline tells its own expiry apart from a TimeoutError the tool raises itself (its
         # own HTTP client timing out): that one is the tool's failure, not the executor's timeout.
-        deadline = _deadline(timeout)
-        value: Any = None
+        deadline = self._deadlines.enter(timeout)
         try:
-            async with deadline:
-                if tool.signature.is_async:
-                    value = await tool.fn(**kwargs)
-                else:
-                    value = await anyio.to_thread.run_sync(
-                        functools.partial(tool.fn, **kwargs),
-                        abandon_on_cancel=True,
-                        limiter=self.thread_limiter,
-                    )
-        except ToolError as exc:
-            raise ToolFailure(
-                FailureKind.TOOL_ERROR, exc.message, detail=exc.detail, data=exc.data
-            ) from None
-        except ToolFailure:
-            raise
-        except Exception as exc:
-            if not (isinstance(exc, TimeoutError) and deadline.expired()):
-                failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
-                failure.__cause__ = exc
-                raise failure from exc
-        if deadline.expired():
+            if tool.signature.is_async:
+                value = await tool.fn(**kwargs)
+            else:
+                value = await anyio.to_thread.run_sync(
+                    functools.partial(tool.fn, **kwargs),
+                    abandon_on_cancel=True,
+                    limiter=self.thread_limiter,
+                )
+        except BaseException as exc:
+            if not deadline.exit(exc):
+                raise _failure_of(exc) if isinstance(exc, Exception) else exc
+            timed_out = True
+        else:
+            timed_out = deadline.exit(None)
+        if timed_out:
             raise ToolFailure(
                 FailureKind.TIMEOUT,
                 f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
@@ -304,31 +298,17 @@ class Executor:
         getattr(_log, level)("tool.call", **fields)
 
 
-class _AnyioDeadline:
-    """``anyio.move_on_after`` with the interface of ``asyncio.timeout``, for other backends."""
-
-    def __init__(self, seconds: float) -> None:
-        self._scope = anyio.move_on_after(seconds)
-
-    async def __aenter__(self) -> _AnyioDeadline:
-        self._scope.__enter__()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        return self._scope.__exit__(*exc)
-
-    def expired(self) -> bool:
-        return self._scope.cancelled_caught
-
-
-def _deadline(seconds: float) -> Any:
-    """A timeout for one call: asyncio's own on an asyncio loop (a timer handle, nothing more),
-    anyio's cancel scope elsewhere. Either says afterwards whether it ``expired()``."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _AnyioDeadline(seconds)
-    return asyncio.timeout(seconds)
+def _failure_of(exc: Exception) -> ToolFailure:
+    """What a tool's exception means for the caller."""
+    if isinstance(exc, ToolFailure):
+        return exc
+    if isinstance(exc, ToolError):
+        failure = ToolFailure(FailureKind.TOOL_ERROR, exc.message, detail=exc.detail, data=exc.data)
+        failure.__suppress_context__ = True
+        return failure
+    failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
+    failure.__cause__ = exc
+    return failure
 
 
 def _invalid_arguments(tool: Tool, exc: ValidationError) -> ToolFailure:
