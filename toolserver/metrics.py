@@ -28,19 +28,16 @@ require ``Authorization: Bearer <token>``, or ``TOOLSERVER_METRICS_ENABLED=false
 
 from __future__ import annotations
 
+import bisect
 import hmac
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
@@ -85,6 +82,97 @@ class _LiveCollector(Collector):
         )
 
 
+class _Series:
+    """One label set's numbers: calls, and the duration histogram of its tool and surface."""
+
+    __slots__ = ("labels", "count", "created", "duration")
+
+    def __init__(self, labels: list[str], duration: _Durations) -> None:
+        self.labels = labels
+        self.count = 0
+        self.created = time.time()
+        self.duration = duration
+
+
+class _Durations:
+    __slots__ = ("labels", "buckets", "sum", "created")
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+        self.buckets = [0] * (len(DURATION_BUCKETS) + 1)  # the last is +Inf
+        self.sum = 0.0
+        self.created = time.time()
+
+
+class _CallCounts(Collector):
+    """``toolserver_tool_calls_total`` and ``toolserver_tool_call_duration_seconds``.
+
+    A finished call adds to plain numbers (one dict lookup, two additions, a bisection); the
+    metric families are built from them when scraped. Counting through prometheus-client's
+    labelled children instead takes a lock per value, on every call.
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, str, str | None], _Series] = {}  # by raw name
+        self._by_labels: dict[tuple[str, str, str, str], _Series] = {}
+        self._durations: dict[tuple[str, str], _Durations] = {}
+
+    def observe(self, record: CallRecord) -> None:
+        key = (record.tool, record.surface, record.outcome, record.error_kind)
+        series = self._series.get(key)
+        if series is None:
+            series = self._new_series(record)
+        series.count += 1
+        duration = series.duration
+        duration.buckets[bisect.bisect_left(DURATION_BUCKETS, record.duration)] += 1
+        duration.sum += record.duration
+
+    def _new_series(self, record: CallRecord) -> _Series:
+        tool = UNKNOWN_TOOL if record.error_kind == "unknown_tool" else record.tool
+        labels = (tool, record.surface, record.outcome, record.error_kind or "")
+        series = self._by_labels.get(labels)
+        if series is None:
+            durations = self._durations.get((tool, record.surface))
+            if durations is None:
+                durations = _Durations([tool, record.surface])
+                self._durations[(tool, record.surface)] = durations
+            series = self._by_labels[labels] = _Series(list(labels), durations)
+        if len(self._series) > 10_000:  # unknown tool names are the caller's to choose
+            self._series.clear()
+        self._series[(record.tool, record.surface, record.outcome, record.error_kind)] = series
+        return series
+
+    def collect(self) -> Iterator[Any]:
+        calls = CounterMetricFamily(
+            "toolserver_tool_calls",
+            "Tool calls finished, by tool, surface and outcome.",
+            labels=["tool", "surface", "outcome", "error_kind"],
+        )
+        for series in list(self._by_labels.values()):
+            calls.add_metric(series.labels, series.count, created=series.created)
+        yield calls
+        histogram = HistogramMetricFamily(
+            "toolserver_tool_call_duration_seconds",
+            "Time from a call reaching the executor to its result or failure.",
+            labels=["tool", "surface"],
+        )
+        bounds = [*(floatToGoString(b) for b in DURATION_BUCKETS), "+Inf"]
+        for durations in list(self._durations.values()):
+            cumulative, total = [], 0
+            for bound, count in zip(bounds, durations.buckets):
+                total += count
+                cumulative.append((bound, total))
+            histogram.add_metric(durations.labels, cumulative, durations.sum)
+            histogram.samples.append(
+                Sample(
+                    "toolserver_tool_call_duration_seconds_created",
+                    dict(zip(["tool", "surface"], durations.labels)),
+                    durations.created,
+                )
+            )
+        yield histogram
+
+
 class Metrics:
     """The metrics of one :class:`ToolServer`, in a registry of their own.
 
@@ -97,19 +185,8 @@ class Metrics:
         token = server.settings.metrics_token
         self.token = token.get_secret_value().encode() if token else None
         self.registry = CollectorRegistry(auto_describe=True)
-        self.calls = Counter(
-            "toolserver_tool_calls",
-            "Tool calls finished, by tool, surface and outcome.",
-            ["tool", "surface", "outcome", "error_kind"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "toolserver_tool_call_duration_seconds",
-            "Time from a call reaching the executor to its result or failure.",
-            ["tool", "surface"],
-            buckets=DURATION_BUCKETS,
-            registry=self.registry,
-        )
+        self.calls = _CallCounts()
+        self.registry.register(self.calls)
         in_flight = Gauge(
             "toolserver_tool_calls_in_flight",
             "Tool calls running now, on every surface.",
@@ -121,13 +198,11 @@ class Metrics:
         )
         build.labels(__version__).set(1)
         self.registry.register(_LiveCollector(server))
-        server.executor.observers.append(self.observe)
+        server.executor.observers.append(self.calls.observe)
 
     def observe(self, record: CallRecord) -> None:
         """Count one finished call (an executor observer)."""
-        tool = UNKNOWN_TOOL if record.error_kind == "unknown_tool" else record.tool
-        self.calls.labels(tool, record.surface, record.outcome, record.error_kind or "").inc()
-        self.duration.labels(tool, record.surface).observe(record.duration)
+        self.calls.observe(record)
 
     @property
     def routes(self) -> list[Route]:
