@@ -1,7 +1,8 @@
-"""The background log writer: lines in order, written by its thread, and nothing lost at exit."""
+"""The log writers: lines in order, never waiting on a stalled stream, nothing lost at exit."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -9,7 +10,9 @@ import sys
 import threading
 from pathlib import Path
 
-from toolserver.logwriter import BackgroundWriter
+import pytest
+
+from toolserver.logwriter import BackgroundWriter, BatchWriter
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,3 +97,55 @@ def test_every_line_is_in_the_log_when_the_process_exits() -> None:
     assert lines[-1]["logger"] == "uvicorn.error"
     assert "s3cr3t-value" not in done.stderr
     assert lines[0]["key"] == "***"
+
+
+@pytest.mark.anyio
+async def test_a_batch_is_written_at_the_end_of_the_loop_pass() -> None:
+    stream = io.StringIO()
+    writer = BatchWriter(stream)
+    writer.write("one\n")
+    writer.write("two\n")
+    assert stream.getvalue() == ""  # still in this pass of the loop
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "one\ntwo\n"
+    writer.write("three\n")
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert stream.getvalue() == "one\ntwo\nthree\n"
+    writer.close()
+
+
+def test_without_an_event_loop_a_batch_writer_writes_at_once() -> None:
+    stream = io.StringIO()
+    writer = BatchWriter(stream)
+    writer.write("now\n")
+    assert stream.getvalue() == "now\n"
+    done = threading.Thread(target=writer.write, args=("from a thread\n",))
+    done.start()
+    done.join()
+    assert stream.getvalue() == "now\nfrom a thread\n"
+    writer.close()
+
+
+def test_a_process_logging_to_a_file_has_each_line_there_after_the_loop_pass(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "server.log"
+    script = (
+        "import asyncio, structlog\n"
+        "from toolserver.logs import configure_logging\n"
+        "configure_logging(fmt='json')\n"
+        "async def main():\n"
+        "    structlog.get_logger('toolserver.calls').info('tool.call', n=1)\n"
+        "    await asyncio.sleep(0)\n"
+        "    await asyncio.sleep(0)\n"
+        f"    print(open({str(log)!r}).read().count('tool.call'), flush=True)\n"
+        "asyncio.run(main())\n"
+    )
+    with log.open("w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, stderr=stderr, stdout=subprocess.PIPE,
+            text=True, timeout=60,
+        )
+    assert done.stdout.strip() == "1", log.read_text()

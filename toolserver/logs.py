@@ -4,12 +4,14 @@ JSON lines in production, coloured key=value lines in a terminal. A configured A
 never reaches a log line, whoever logged it: JSON lines are scrubbed after rendering (which also
 covers keys, exception text and any value's ``repr``), console lines field by field.
 
-toolserver's own events (``structlog.get_logger(...)``) take structlog's native path: one
-processor adds level, logger name and timestamp, one renders and scrubs the line, and the line is
-handed to a writer -- no ``logging.LogRecord``, no caller lookup, no handler locks. When the
+toolserver's own events (``structlog.get_logger(...)``) take structlog's native path: a single
+processor adds level, logger name and timestamp and renders and scrubs the line, which is handed
+to a writer -- no ``logging.LogRecord``, no caller lookup, no handler locks. When the
 process's stderr is a pipe, a terminal or a socket (a container runtime, a shell), the writer is a
 :class:`~toolserver.logwriter.BackgroundWriter`, so the event loop never waits on a slow reader;
-lines are flushed at exit. A regular file is written directly: that only fills the page cache. Records of the standard library's
+lines are flushed at exit. A regular file is written by a
+:class:`~toolserver.logwriter.BatchWriter`: once per pass of the event loop, which only fills the
+page cache. Records of the standard library's
 ``logging`` (uvicorn, the MCP SDK, httpx) pass through a ``ProcessorFormatter`` with the same
 fields, renderer and scrubbing, into the same writer, so both keep one order and one format.
 
@@ -30,7 +32,7 @@ from typing import Any
 import pydantic_core
 import structlog
 
-from toolserver.logwriter import BackgroundWriter, DirectWriter, LineWriter
+from toolserver.logwriter import BackgroundWriter, BatchWriter, DirectWriter, LineWriter
 
 __all__ = ["configure_logging", "flush_logs", "redact_secrets"]
 
@@ -140,18 +142,19 @@ class _Output:
         self.exc_info = structlog.processors.format_exc_info
         self.console: Any = None  # the console renderer, or None for JSON
 
-    def stamp(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Level filter, then ``level``, ``logger`` and ``timestamp`` (the native path)."""
+    def line(self, logger: Any, method: str, event: dict[str, Any]) -> str:
+        """The native path's one processor: level filter, ``level``, ``logger`` and
+        ``timestamp``, then the rendered line."""
         if _LEVELS.get(method, logging.INFO) < self.level:
             raise structlog.DropEvent
         if getattr(structlog.contextvars, "_CONTEXT_VARS", True):  # once anything was bound
             event = structlog.contextvars.merge_contextvars(logger, method, event)
         event["level"] = _LEVEL_NAMES.get(method, method)
-        name = getattr(logger, "name", None)
+        name = logger.name
         if name is not None:
             event["logger"] = name
         event["timestamp"] = self.clock.now()
-        return event
+        return self.render(logger, method, event)
 
     def stamp_record(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
         """The timestamp of a standard-library record (its level and name are added before)."""
@@ -212,13 +215,13 @@ class _LineHandler(logging.Handler):
 
 
 # One list object, changed in place, so that loggers cached on first use follow a new setup.
-_PROCESSORS: list[Any] = [_output.stamp, _output.render]
+_PROCESSORS: list[Any] = [_output.line]
 
 
 def _regular_file(stream: Any) -> bool:
     """Whether ``stream`` is a file on disk: writing it only fills the page cache, with no
-    reader that could stall it, so it is written at once (and a line is in the file as soon as
-    it is logged). A pipe, a terminal or a socket can block: those get the background writer."""
+    reader that could stall it, so the event loop may write it (once per pass). A pipe, a
+    terminal or a socket can block: those get the background writer."""
     try:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
     except (AttributeError, OSError, ValueError):
@@ -245,8 +248,9 @@ def configure_logging(
         level: the lowest level logged.
         secrets: values that must never appear in a log line.
         stream: where lines go; default the process's stderr, through a background writer
-            when it is a pipe, terminal or socket. A file, or a stream passed here, is written
-            at once (a test reading it back sees every line).
+            when it is a pipe, terminal or socket, in one write per event-loop pass when it is
+            a file. A stream passed here is written at once (a test reading it back sees every
+            line).
         access_log: keep uvicorn's line per HTTP request (off: the per-call event says more).
     """
     background = stream is None
@@ -259,13 +263,15 @@ def configure_logging(
 
     _output.level = numeric
     _output.console = structlog.dev.ConsoleRenderer(colors=tty) if fmt != "json" else None
-    background = background and not _regular_file(stream)
+    kind: type[LineWriter] = DirectWriter
+    if background:
+        kind = BatchWriter if _regular_file(stream) else BackgroundWriter
     previous = _output.writer
-    if previous.stream is not stream or isinstance(previous, BackgroundWriter) != background:
+    if previous.stream is not stream or type(previous) is not kind:
         previous.close()
-        _output.writer = BackgroundWriter(stream) if background else DirectWriter(stream)
+        _output.writer = kind(stream)
 
-    _PROCESSORS[:] = [_output.stamp, _output.render]
+    _PROCESSORS[:] = [_output.line]
     structlog.configure(
         processors=_PROCESSORS,
         logger_factory=_sink_factory,

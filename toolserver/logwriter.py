@@ -16,11 +16,12 @@ back-pressure, as a synchronous handler would apply, rather than unbounded memor
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import threading
 from typing import Any, Protocol
 
-__all__ = ["BackgroundWriter", "DirectWriter", "LineWriter"]
+__all__ = ["BackgroundWriter", "BatchWriter", "DirectWriter", "LineWriter"]
 
 
 class LineWriter(Protocol):
@@ -53,6 +54,51 @@ class DirectWriter:
 
     def close(self) -> None:
         self.flush()
+
+
+class BatchWriter:
+    """Writes the lines of one event-loop pass together, at its end (see the module docstring).
+
+    A line logged where no event loop runs (a worker thread, start-up, exit) is written at once,
+    with any still waiting before it.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._pending: list[str] = []
+        self._lock = threading.Lock()
+        self._scheduled: set[asyncio.AbstractEventLoop] = set()
+        atexit.register(self.close)
+
+    def write(self, text: str) -> None:
+        self._pending.append(text)
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            self.flush()
+        elif loop not in self._scheduled:
+            with self._lock:
+                self._scheduled.add(loop)
+            loop.call_soon(self._end_of_pass, loop)
+
+    def _end_of_pass(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            self._scheduled.discard(loop)
+        self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            lines, self._pending = self._pending, []
+            if not lines:
+                return
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed stream: logging must never fail a request
+                pass
+
+    def close(self) -> None:
+        self.flush()
+        atexit.unregister(self.close)
 
 
 class BackgroundWriter:

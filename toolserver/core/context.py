@@ -21,6 +21,8 @@ ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 ClientLogger = Callable[[str, Any], Awaitable[None]]
 
 _EMPTY: Mapping[str, Any] = {}
+# Shared by every context: binding returns a new logger, so no call changes another's.
+_TOOL_LOG = structlog.get_logger("toolserver.tool")
 
 
 async def _no_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -65,7 +67,7 @@ class ToolContext:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     idempotency_scope: str | None = None
     principal: str | None = None
-    log: Any = dataclasses.field(default_factory=lambda: structlog.get_logger("toolserver.tool"))
+    log: Any = _TOOL_LOG
     progress_reporter: ProgressReporter = dataclasses.field(default=_no_progress, repr=False)
     client_logger: ClientLogger = dataclasses.field(default=_no_client_log, repr=False)
 
