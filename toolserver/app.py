@@ -30,7 +30,6 @@ from toolserver.auth import ApiKeyAuth, KeyChecker
 from toolserver.config import Settings, load_settings
 from toolserver.health import Health
 from toolserver.logs import configure_logging
-from toolserver.metrics import METRICS_PATH
 from toolserver.runtime import ToolServer
 from toolserver.shutdown import EventStreamCloser
 from toolserver.surfaces.mcp import McpSurface
@@ -41,10 +40,9 @@ __all__ = ["PUBLIC_PATHS", "build_app", "create_app"]
 
 _log = structlog.get_logger("toolserver")
 
-# /metrics checks its own token (TOOLSERVER_METRICS_TOKEN), scrapers rarely hold an API key.
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", METRICS_PATH, "/openapi.json", "/docs", "/redoc"}
-)
+# /metrics (toolserver.metrics.METRICS_PATH, a module imported only when metrics are on) checks
+# its own token (TOOLSERVER_METRICS_TOKEN): scrapers rarely hold an API key.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"})
 TITLE = "toolserver"
 DESCRIPTION = "Tools for AI agents, as BlackBox webhooks, MCP and WebSocket tools."
 

@@ -37,7 +37,6 @@ from typing import Any
 
 import anyio
 import structlog
-from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["EventStreamCloser", "Shutdown", "may_stream"]
@@ -96,6 +95,9 @@ class Shutdown:
     @contextlib.asynccontextmanager
     async def running(self, executor: Any) -> AsyncIterator[None]:
         """The app's lifespan: watch for SIGTERM/SIGINT while inside, drain on the way out."""
+        # Imported here: the server needs it, commands that only build a ToolServer do not.
+        from sse_starlette.sse import AppStatus
+
         restore = self._watch_signals(executor)
         AppStatus.disable_automatic_graceful_drain()  # streams end at "closing", see module doc
         try:
