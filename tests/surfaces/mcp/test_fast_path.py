@@ -333,7 +333,7 @@ def fast_path_alone() -> tuple[Any, list[Any]]:
     from tests.surfaces.mcp.conftest import PROBES
     from toolserver.core.executor import Executor
     from toolserver.surfaces.mcp.fastpath import McpFastPath
-    from toolserver.surfaces.mcp.security import OriginPolicy
+    from toolserver.surfaces.mcp.security import HostGuard, OriginPolicy
     from toolserver.surfaces.mcp.server import ToolHandlers, build_server
     from toolserver.testing.loading import load_plugins
 
@@ -351,7 +351,7 @@ def fast_path_alone() -> tuple[Any, list[Any]]:
         handlers,
         build_server(handlers),
         fallback,
-        policy=OriginPolicy(["127.0.0.1", PUBLIC_HOST], []),
+        guard=HostGuard(fallback, OriginPolicy(["127.0.0.1", PUBLIC_HOST], [])),
         max_body=1_048_576,
         ping_interval=15.0,
     )

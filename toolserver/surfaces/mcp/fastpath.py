@@ -62,7 +62,7 @@ from toolserver.surfaces.mcp.fastwire import (
     response_body,
     sdk_shaped,
 )
-from toolserver.surfaces.mcp.security import OriginPolicy
+from toolserver.surfaces.mcp.security import HostGuard
 from toolserver.surfaces.mcp.server import ToolHandlers, client_log_level
 
 __all__ = ["McpFastPath"]
@@ -83,8 +83,21 @@ _PARAMS = {
 _ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
 _JSON = b"application/json"
 _SENTINEL = b"=?base64?"
-# Headers of requests that belong to a session or a stream: the SDK's.
-_SDK_HEADERS = frozenset({b"mcp-session-id", b"last-event-id"})
+# Where _classify keeps each header it reads. A request with a header in the _SDK_ONLY slot
+# belongs to a session or a stream; one with two of a header below _UNIQUE is ambiguous.
+_HEADER_SLOT = {
+    b"mcp-protocol-version": 0,
+    b"mcp-method": 1,
+    b"mcp-name": 2,
+    b"content-type": 3,
+    b"accept": 4,
+    b"content-length": 5,
+    b"mcp-session-id": 6,
+    b"last-event-id": 6,
+    b"host": 7,
+    b"origin": 8,
+}
+_SDK_ONLY, _UNIQUE, _SLOTS = 6, 7, 9
 _MAX_CACHED = 1024
 _ARGUMENTS = "arguments"
 
@@ -137,7 +150,7 @@ class McpFastPath:
         server: the endpoint's SDK server, for its ``serverInfo`` and listing.
         fallback: serves every request the fast path does not, and refuses the ones that must be
             refused (it includes the Host/Origin guard).
-        policy: the Host/Origin policy; a request it refuses goes to ``fallback``.
+        guard: the Host/Origin guard (in ``fallback``); a request it refuses goes there.
         max_body: the body limit; a larger request goes to ``fallback``, which refuses it.
         ping_interval: keep-alive interval of a long call's response (:class:`.fastwire.Exchange`).
     """
@@ -148,14 +161,14 @@ class McpFastPath:
         server: Server[Any],
         fallback: ASGIApp,
         *,
-        policy: OriginPolicy,
+        guard: HostGuard,
         max_body: int,
         ping_interval: float,
     ) -> None:
         self.handlers = handlers
         self.executor = handlers.executor
         self.fallback = fallback
-        self.policy = policy
+        self.guard = guard
         self.max_body = max_body
         self.ping_interval = ping_interval
         self.shapes = ResultShapes(server.server_info_stamp)
@@ -167,7 +180,6 @@ class McpFastPath:
         )
         # Small caches of decisions that depend only on a header value or an envelope.
         self._accept: dict[bytes, bool] = {}
-        self._hosts: dict[tuple[bytes | None, bytes | None], bool] = {}
         self._valid: set[tuple[str, bytes, bytes]] = set()
         self._listings: dict[str, bytes] = {}
         self._header_bound: dict[str, bool] = {}
@@ -202,38 +214,22 @@ class McpFastPath:
 
     def _classify(self, scope: Scope) -> _Request | None:
         """The request's routing headers, if they allow the fast path at all (one pass)."""
-        version = method = name = content_type = accept = host = origin = None
+        found: list[Any] = [None] * _SLOTS
         for key, value in scope["headers"]:
-            if key == b"host":
-                host = value
-            elif key == b"origin":
-                origin = value
-            elif key == b"mcp-protocol-version":
-                if version is not None:
+            slot = _HEADER_SLOT.get(key)
+            if slot is None:
+                if key.startswith(b"mcp-param-"):
                     return None
-                version = value
-            elif key == b"mcp-method":
-                if method is not None:
-                    return None
-                method = value
-            elif key == b"mcp-name":
-                if name is not None:
-                    return None
-                name = value
-            elif key == b"content-type":
-                if content_type is not None:
-                    return None
-                content_type = value
-            elif key == b"accept":
-                if accept is not None:
-                    return None
-                accept = value
-            elif key == b"content-length":
-                if not value.isdigit() or int(value) > self.max_body:
-                    return None
-            elif key in _SDK_HEADERS or key.startswith(b"mcp-param-"):
+            elif slot >= _UNIQUE:  # host, origin: the last one counts, as for the guard
+                found[slot] = value
+            elif slot == _SDK_ONLY or found[slot] is not None:  # sessions, streams; duplicates
                 return None
+            else:
+                found[slot] = value
+        version, method, name, content_type, accept, length, _, host, origin = found
         if version is None or content_type is None or accept is None:
+            return None
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
             return None
         if content_type != _JSON and content_type.split(b";")[0].strip() != _JSON:
             return None
@@ -242,8 +238,8 @@ class McpFastPath:
             ok = _accepts_both(accept)
             if len(self._accept) < _MAX_CACHED:
                 self._accept[accept] = ok
-        if not ok or not self._host_allowed(host, origin):
-            return None
+        if not ok or not self.guard.allows(host, origin):
+            return None  # the guard in ``fallback`` answers the refusal
         if version in _MODERN:
             if method is None or (name is not None and name.startswith(_SENTINEL)):
                 return None
@@ -251,18 +247,6 @@ class McpFastPath:
         if version in _HANDSHAKE:
             return _Request(False, version, None, None)
         return None
-
-    def _host_allowed(self, host: bytes | None, origin: bytes | None) -> bool:
-        """The Host/Origin guard's decision (the guard in ``fallback`` answers a refusal)."""
-        allowed = self._hosts.get((host, origin))
-        if allowed is None:
-            policy = self.policy
-            allowed = policy.host_allowed(
-                None if host is None else host.decode("latin-1")
-            ) and policy.origin_allowed(None if origin is None else origin.decode("latin-1"))
-            if len(self._hosts) < _MAX_CACHED:
-                self._hosts[(host, origin)] = allowed
-        return allowed
 
     def _recognised(self, request: _Request) -> bool:
         """Decode the body; True when it is a request the fast path answers as the SDK would."""

@@ -112,39 +112,69 @@ def _refusal(status: int, kind: str, message: str) -> tuple[dict[str, object], d
     return start, {"type": "http.response.body", "body": body}
 
 
+_ALLOWED, _BAD_HOST, _BAD_ORIGIN = range(3)
+_MAX_CACHED = 1024
+
+
 class HostGuard:
-    """ASGI wrapper that refuses requests whose Host or Origin the policy does not allow."""
+    """ASGI wrapper that refuses requests whose Host or Origin the policy does not allow.
+
+    Decisions are remembered per (Host, Origin) pair: clients send the same pair every time, and
+    the policy's pattern matching need not run on every message of a session.
+    """
 
     def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
         self.app = app
         self.policy = policy
+        self._decisions: dict[tuple[bytes | None, bytes | None], int] = {}
+
+    def _decide(self, host: bytes | None, origin: bytes | None) -> int:
+        decision = self._decisions.get((host, origin))
+        if decision is None:
+            if not self.policy.host_allowed(None if host is None else host.decode("latin-1")):
+                decision = _BAD_HOST
+            elif not self.policy.origin_allowed(
+                None if origin is None else origin.decode("latin-1")
+            ):
+                decision = _BAD_ORIGIN
+            else:
+                decision = _ALLOWED
+            if len(self._decisions) < _MAX_CACHED:
+                self._decisions[(host, origin)] = decision
+        return decision
+
+    def allows(self, host: bytes | None, origin: bytes | None) -> bool:
+        """Whether a request with these raw ``Host`` and ``Origin`` headers would pass."""
+        return self._decide(host, origin) == _ALLOWED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = origin = None
             for name, value in scope["headers"]:
                 if name == b"host":
-                    host = value.decode("latin-1")
+                    host = value
                 elif name == b"origin":
-                    origin = value.decode("latin-1")
-            refusal = None
-            if not self.policy.host_allowed(host):
-                _log.warning("mcp.host_refused", path=scope["path"], host=host)
-                refusal = _refusal(
-                    421,
-                    "invalid_host",
-                    "This server does not answer for that host name; add it to "
-                    "TOOLSERVER_ALLOWED_HOSTS.",
-                )
-            elif not self.policy.origin_allowed(origin):
-                _log.warning("mcp.origin_refused", path=scope["path"], origin=origin)
-                refusal = _refusal(
-                    403,
-                    "invalid_origin",
-                    "Requests from that origin are not allowed; add it to "
-                    "TOOLSERVER_ALLOWED_ORIGINS.",
-                )
-            if refusal is not None:
+                    origin = value
+            decision = self._decide(host, origin)
+            if decision != _ALLOWED:
+                if decision == _BAD_HOST:
+                    shown = None if host is None else host.decode("latin-1")
+                    _log.warning("mcp.host_refused", path=scope["path"], host=shown)
+                    refusal = _refusal(
+                        421,
+                        "invalid_host",
+                        "This server does not answer for that host name; add it to "
+                        "TOOLSERVER_ALLOWED_HOSTS.",
+                    )
+                else:
+                    shown = None if origin is None else origin.decode("latin-1")
+                    _log.warning("mcp.origin_refused", path=scope["path"], origin=shown)
+                    refusal = _refusal(
+                        403,
+                        "invalid_origin",
+                        "Requests from that origin are not allowed; add it to "
+                        "TOOLSERVER_ALLOWED_ORIGINS.",
+                    )
                 start, body = refusal
                 await send(start)
                 await send(body)

@@ -86,12 +86,13 @@ class McpTransports:
         )
         sdk_app = self._guarded(StreamableHTTPASGIApp(self.session_manager), streams=True)
         self.streamable_http: Any = sdk_app
+        self.messages = self._guarded(self.sse.handle_post_message)
         if settings.mcp_fast_path:
             self.streamable_http = McpFastPath(
                 handlers,
                 self.server,
                 sdk_app,
-                policy=policy,
+                guard=sdk_app,
                 max_body=settings.max_body_bytes,
                 ping_interval=self.ping_interval,
             )
@@ -111,17 +112,22 @@ class McpTransports:
     @property
     def routes(self) -> list[BaseRoute]:
         p = self.prefix
-        messages = self._guarded(self.sse.handle_post_message)
         return [
             Route(f"{p}/sse", self._guarded(self.handle_sse, streams=True), methods=["GET"]),
-            Route(f"{p}/messages/", messages, methods=["POST"]),
-            Route(f"{p}/messages", messages, methods=["POST"]),
+            Route(f"{p}/messages/", self.messages, methods=["POST"]),
+            Route(f"{p}/messages", self.messages, methods=["POST"]),
             Route(f"{p}/mcp", self.streamable_http, methods=["GET", "POST", "DELETE"]),
         ]
 
     @property
     def fast_routes(self) -> dict[tuple[str, str], Any]:
-        return {("POST", f"{self.prefix}/mcp"): self.streamable_http}
+        """The POSTs of every round trip, served without routing: ``/mcp`` and the SSE messages."""
+        p = self.prefix
+        return {
+            ("POST", f"{p}/mcp"): self.streamable_http,
+            ("POST", f"{p}/messages/"): self.messages,
+            ("POST", f"{p}/messages"): self.messages,
+        }
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
