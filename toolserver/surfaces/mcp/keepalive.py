@@ -19,18 +19,24 @@ the app (the sends are serialised), so it never splits an event.
 
 from __future__ import annotations
 
-import anyio
+import asyncio
+
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["KEEP_ALIVE", "SseKeepAlive"]
 
 KEEP_ALIVE = b": keep-alive\r\n\r\n"
-_GONE = (OSError, RuntimeError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+_GONE = (OSError, RuntimeError)
 
 
 class SseKeepAlive:
-    """ASGI wrapper adding proxy-safe headers and periodic comments to event streams."""
+    """ASGI wrapper adding proxy-safe headers and periodic comments to event streams.
+
+    Nothing is set up for a response that is not a stream; for one that is, a lock and the
+    pinging task are made when its headers go out. The lock is asyncio's, which an uncontended
+    send takes without yielding to the event loop: every event of a stream passes through it.
+    """
 
     def __init__(self, app: ASGIApp, interval: float) -> None:
         self.app = app
@@ -40,41 +46,57 @@ class SseKeepAlive:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        lock = anyio.Lock()
-        finished = False
+        stream = _Stream(send, self.interval)
+        try:
+            await self.app(scope, receive, stream.send)
+        finally:
+            stream.close()
 
-        async def keep_alive() -> None:
-            while True:
-                await anyio.sleep(self.interval)
-                async with lock:
-                    if finished:
-                        return
-                    try:
-                        await send(
-                            {"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True}
-                        )
-                    except _GONE:  # the client has gone; the app finds out on its own
-                        return
 
-        async with anyio.create_task_group() as tg:
+class _Stream:
+    """One response passing through :class:`SseKeepAlive`."""
 
-            async def send_wrapper(message: Message) -> None:
-                nonlocal finished
-                if message["type"] == "http.response.start":
-                    headers = MutableHeaders(raw=list(message.get("headers", [])))
-                    if headers.get("content-type", "").startswith("text/event-stream"):
-                        if "no-cache" not in headers.get("cache-control", ""):
-                            headers["cache-control"] = "no-cache, no-transform"
-                        headers["x-accel-buffering"] = "no"
-                        message = {**message, "headers": headers.raw}
-                        tg.start_soon(keep_alive)
-                async with lock:
-                    if message["type"] == "http.response.body" and not message.get("more_body"):
-                        finished = True
-                    await send(message)
+    __slots__ = ("finished", "interval", "lock", "pinger", "raw_send")
 
-            try:
-                await self.app(scope, receive, send_wrapper)
-            finally:
-                finished = True
-                tg.cancel_scope.cancel()
+    def __init__(self, send: Send, interval: float) -> None:
+        self.raw_send = send
+        self.interval = interval
+        self.lock: asyncio.Lock | None = None
+        self.pinger: asyncio.Task[None] | None = None
+        self.finished = False
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(raw=list(message.get("headers", [])))
+            if headers.get("content-type", "").startswith("text/event-stream"):
+                if "no-cache" not in headers.get("cache-control", ""):
+                    headers["cache-control"] = "no-cache, no-transform"
+                headers["x-accel-buffering"] = "no"
+                message = {**message, "headers": headers.raw}
+                self.lock = asyncio.Lock()
+                self.pinger = asyncio.ensure_future(self._ping())
+        elif message["type"] == "http.response.body" and not message.get("more_body"):
+            self.finished = True
+        if self.lock is None:
+            await self.raw_send(message)
+            return
+        async with self.lock:
+            await self.raw_send(message)
+
+    async def _ping(self) -> None:
+        assert self.lock is not None
+        chunk = {"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True}
+        while True:
+            await asyncio.sleep(self.interval)
+            async with self.lock:
+                if self.finished:
+                    return
+                try:
+                    await self.raw_send(chunk)
+                except _GONE:  # the client has gone; the app finds out on its own
+                    return
+
+    def close(self) -> None:
+        self.finished = True
+        if self.pinger is not None:
+            self.pinger.cancel()
