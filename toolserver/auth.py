@@ -22,11 +22,10 @@ from pathlib import Path
 
 import pydantic_core
 import structlog
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "ApiKeyAuth",
-    "ApiKeyMiddleware",
     "KeyChecker",
     "ensure_api_keys",
     "key_id",
@@ -178,30 +177,6 @@ def _state(scope: Scope) -> dict[str, object]:
     if state is None:
         state = scope["state"] = {}
     return state
-
-
-class ApiKeyMiddleware:
-    """:class:`ApiKeyAuth` as ASGI middleware, for an app assembled from middleware.
-
-    Args:
-        app: the application behind it.
-        checker, is_public, is_signed: as :class:`ApiKeyAuth`.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        checker: KeyChecker,
-        *,
-        is_public: Callable[[str], bool],
-        is_signed: Callable[[str, str], bool] = lambda method, path: False,
-    ) -> None:
-        self.app = app
-        self.auth = ApiKeyAuth(checker, is_public=is_public, is_signed=is_signed)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or await self.auth.admit(scope, send):
-            await self.app(scope, receive, send)
 
 
 def ensure_api_keys(configured: list[str], data_dir: Path) -> list[str]:
