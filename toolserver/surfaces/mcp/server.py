@@ -45,8 +45,6 @@ from toolserver.surfaces.mcp.results import call_result, failure_result, listed_
 __all__ = ["ToolHandlers", "build_server", "client_log_level"]
 
 _log = structlog.get_logger("toolserver.mcp")
-# Every call's context shares one logger (binding makes a new one), rather than each making its own.
-_TOOL_LOG = structlog.get_logger("toolserver.tool")
 _LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
 _LEVEL_STATE_KEY = "toolserver.log_level"
@@ -129,7 +127,6 @@ class ToolHandlers:
         """The :class:`ToolContext` of one MCP call (``reporters``: progress and client log)."""
         return ToolContext(
             surface="mcp",
-            log=_TOOL_LOG,
             call_id=None if request_id is None else str(request_id),
             extra={"mcp_endpoint": self.endpoint, "protocol_version": protocol_version},
             # JSON-RPC ids restart at 1 on every connection, so they cannot tell a retry from a
