@@ -11,31 +11,16 @@ from typing import Any
 import pytest
 import structlog
 
+from tests.support.logs import restored_logging
 from toolserver.logs import REDACTED, configure_logging, redact_secrets
 
 SECRET = "sk-live-5f3c9a"
 OTHER = "hunter2-signing"
 
-_TOUCHED = ("uvicorn", "uvicorn.error", "uvicorn.access", "mcp", "httpx", "httpx2", "websockets",
-            "sse_starlette")  # fmt: skip
-
-
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    saved_root = (root.handlers[:], root.level)
-    saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level,
-                 logging.getLogger(n).propagate) for n in _TOUCHED}  # fmt: skip
-    yield
-    structlog.reset_defaults()
-    redact_secrets.secrets = ()
-    root.handlers[:] = saved_root[0]
-    root.setLevel(saved_root[1])
-    for name, (handlers, level, propagate) in saved.items():
-        logger = logging.getLogger(name)
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
-        logger.propagate = propagate
+    with restored_logging():
+        yield
 
 
 def json_lines(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -189,11 +189,6 @@ async def test_a_retried_side_effecting_call_is_replayed(counter_dir: Path) -> N
 
 
 @pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
 async def harness() -> AsyncIterator[ToolHarness]:
     async with serve_plugins(load_plugin(EDGE)) as server:
         yield server

@@ -60,11 +60,6 @@ service_module = _service_module()
 
 
 @pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
 def service() -> Iterator[AppServer]:
     with serve_app(service_module.create_app()) as app:
         yield app

@@ -29,11 +29,6 @@ STEP = 30.0  # a hung test fails instead of hanging; never a timing assertion
 
 
 @pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
 async def standin() -> AsyncIterator[StandIn]:
     async with StandIn(scenarios=SCENARIOS) as server:
         yield server
