@@ -14,14 +14,12 @@ Backed by the embedded demo database (``plugins/_demo_store``); the rules live i
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import Iterator
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, WithJsonSchema, field_validator
+from pydantic import Field, WithJsonSchema, field_validator
 
 from toolserver import Plugin, ToolContext, ToolError
 
@@ -30,7 +28,6 @@ from .._demo_store import (
     format_phone,
     from_db_time,
     money,
-    normalise_code,
     normalise_phone,
     plugin_store,
     spoken_date,
@@ -38,6 +35,23 @@ from .._demo_store import (
     to_db_time,
     try_normalise_phone,
     use_demo_store,
+)
+from .records import (
+    SELECT_APPOINTMENTS,
+    Appointment,
+    AppointmentList,
+    FreeSlots,
+    OpeningHours,
+    RescheduledAppointment,
+    ServiceCatalog,
+    ServiceInfo,
+    Slot,
+    appointment_from_row,
+    check_caller_free,
+    check_changeable,
+    fetch_appointment,
+    overlap_guard,
+    parse_appointment_id,
 )
 from .scheduling import WEEKDAYS, Calendar, Service
 
@@ -94,99 +108,7 @@ use_demo_store(appointments)
 #: Described as a plain string: "date-time" would demand an offset from strict clients.
 StartTime = Annotated[dt.datetime, WithJsonSchema({"type": "string"})]
 
-# -- results -------------------------------------------------------------------------------------
-
-
-class ServiceInfo(BaseModel):
-    service_id: str = Field(description="Pass this as `service` to the other tools.")
-    name: str
-    duration_minutes: int
-    price: str
-    description: str
-    staff: list[str] = Field(description="Who performs it.")
-
-
-class OpeningHours(BaseModel):
-    day: str
-    open: bool
-    opens: str | None = Field(description="Local time, HH:MM.")
-    closes: str | None = Field(description="Local time, HH:MM.")
-
-
-class ServiceCatalog(BaseModel):
-    """The services, opening hours and the current date and time at the business."""
-
-    timezone: str
-    now: dt.datetime = Field(description="The current time at the business.")
-    today: str = Field(description="Today at the business, spoken, e.g. Thursday, March 6.")
-    opening_hours: list[OpeningHours]
-    opening_hours_text: str
-    services: list[ServiceInfo]
-
-
-class Slot(BaseModel):
-    start: dt.datetime = Field(description="ISO 8601 with the business's offset.")
-    end: dt.datetime
-    time: str = Field(description="The start, spoken, e.g. 10:30 AM.")
-    staff: list[str] = Field(description="Who is free to do it.")
-
-
-class FreeSlots(BaseModel):
-    """Free start times for a service on one day."""
-
-    service_id: str
-    service: str
-    duration_minutes: int
-    date: dt.date
-    day: str = Field(description="The date, spoken.")
-    timezone: str
-    open: bool = Field(description="Whether the business is open that day.")
-    slots: list[Slot]
-    note: str | None = Field(description="Why there are no slots, and which day to offer instead.")
-
-
-class Appointment(BaseModel):
-    """A booking."""
-
-    appointment_id: str = Field(description="Read it to the caller; they need it to change it.")
-    status: Literal["booked", "cancelled"]
-    service_id: str
-    service: str
-    duration_minutes: int
-    price: str
-    staff: str
-    start: dt.datetime = Field(description="ISO 8601 with the business's offset.")
-    end: dt.datetime
-    when: str = Field(description="The start, spoken, e.g. Friday, March 7 at 10:00 AM.")
-    timezone: str
-    customer_name: str
-    customer_phone: str | None
-    customer_id: str | None
-    notes: str | None
-
-
-class RescheduledAppointment(Appointment):
-    """The appointment at its new time."""
-
-    previous_start: dt.datetime
-    previous_when: str
-
-
-class AppointmentList(BaseModel):
-    """Upcoming appointments booked under a phone number, soonest first."""
-
-    phone: str
-    appointments: list[Appointment]
-
-
 # -- helpers -------------------------------------------------------------------------------------
-
-_SELECT = (
-    "SELECT a.*, s.name AS service_name, s.price_cents, st.name AS staff_name"
-    " FROM appointments a JOIN services s ON s.id = a.service_id"
-    " JOIN staff st ON st.id = a.staff_id"
-)
-
 
 def _settings() -> AppointmentsSettings:
     return appointments.settings
@@ -208,48 +130,6 @@ def _calendar(conn: sqlite3.Connection) -> Calendar:
     )
 
 
-def _appointment_id(raw: str) -> int:
-    digits = normalise_code(raw, ("APPOINTMENTID", "APPOINTMENT", "APPT", "APT"), min_digits=1)
-    if digits is None:
-        raise ToolError(
-            f"{raw.strip()!r} is not an appointment ID. They look like APT-7002; ask the caller "
-            "for it, or find their appointments by phone number with find_appointments."
-        )
-    return int(digits)
-
-
-def _fetch(conn: sqlite3.Connection, appointment_id: int) -> sqlite3.Row:
-    row = conn.execute(f"{_SELECT} WHERE a.id = ?", (appointment_id,)).fetchone()
-    if row is None:
-        raise ToolError(
-            f"No appointment APT-{appointment_id} exists. Ask the caller to repeat the ID, or "
-            "find their appointments by phone number with find_appointments."
-        )
-    return row
-
-
-def _appointment(row: sqlite3.Row, zone: ZoneInfo) -> Appointment:
-    start = from_db_time(row["starts_at"]).astimezone(zone)
-    end = from_db_time(row["ends_at"]).astimezone(zone)
-    return Appointment(
-        appointment_id=f"APT-{row['id']}",
-        status=row["status"],
-        service_id=row["service_id"],
-        service=row["service_name"],
-        duration_minutes=int((end - start).total_seconds() // 60),
-        price=money(row["price_cents"]),
-        staff=row["staff_name"],
-        start=start,
-        end=end,
-        when=f"{spoken_date(start.date())} at {spoken_time(start)}",
-        timezone=zone.key,
-        customer_name=row["customer_name"],
-        customer_phone=row["customer_phone"],
-        customer_id=row["customer_id"],
-        notes=row["notes"],
-    )
-
-
 def _phone_or_caller(phone: str | None, ctx: ToolContext, purpose: str) -> str:
     if phone:
         return normalise_phone(phone)
@@ -257,61 +137,6 @@ def _phone_or_caller(phone: str | None, ctx: ToolContext, purpose: str) -> str:
     if e164 is None:
         raise ToolError(f"Ask the caller for their phone number {purpose}, then call again.")
     return e164
-
-
-def _check_changeable(row: sqlite3.Row, cal: Calendar, action: str) -> None:
-    label = f"APT-{row['id']}"
-    if row["status"] == "cancelled":
-        raise ToolError(
-            f"{label} is already cancelled. If the caller wants to come in, book a new "
-            "appointment with book_appointment."
-        )
-    start = from_db_time(row["starts_at"])
-    if start <= cal.now:
-        raise ToolError(
-            f"{label} was on {cal.when(start)}, which has passed, so it cannot be {action}. "
-            "Offer to book a new appointment."
-        )
-
-
-@contextlib.contextmanager
-def _overlap_guard() -> Iterator[None]:
-    """Turn the database's own double-booking refusal (a trigger) into an answer for the model.
-
-    The checks before a write run in the same ``BEGIN IMMEDIATE`` transaction, so this only fires
-    if they missed something; the booking is then refused rather than made twice.
-    """
-    try:
-        yield
-    except sqlite3.IntegrityError as exc:
-        if "overlaps another booking" not in str(exc):
-            raise
-        raise ToolError(
-            "That time was just taken. Call find_free_slots again and offer the caller another "
-            "time.",
-            detail=str(exc),
-        ) from None
-
-
-def _check_caller_free(
-    conn: sqlite3.Connection,
-    phone: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    cal: Calendar,
-    exclude_id: int | None = None,
-) -> None:
-    clash = conn.execute(
-        f"{_SELECT} WHERE a.customer_phone = ? AND a.status = 'booked'"
-        " AND a.starts_at < ? AND a.ends_at > ? AND a.id IS NOT ? ORDER BY a.starts_at LIMIT 1",
-        (phone, to_db_time(end), to_db_time(start), exclude_id),
-    ).fetchone()
-    if clash is not None:
-        raise ToolError(
-            f"The caller already has APT-{clash['id']} ({clash['service_name']}) on "
-            f"{cal.when(from_db_time(clash['starts_at']))}, which overlaps that time. Offer a "
-            "time after it, or reschedule that appointment instead."
-        )
 
 
 # -- tools ---------------------------------------------------------------------------------------
@@ -458,10 +283,10 @@ def book_appointment(
         svc = cal.service(service)
         candidates = cal.staff_for(svc, staff)
         begins, ends = cal.check_time(svc, cal.localise(start))
-        _check_caller_free(conn, phone, begins, ends, cal)
+        check_caller_free(conn, phone, begins, ends, cal)
         member = cal.pick_staff(svc, begins, candidates)
         customer = conn.execute("SELECT id FROM customers WHERE phone = ?", (phone,)).fetchone()
-        with _overlap_guard():
+        with overlap_guard():
             cursor = conn.execute(
                 "INSERT INTO appointments (service_id, staff_id, customer_id, customer_name,"
                 " customer_phone, starts_at, ends_at, notes, created_at)"
@@ -478,8 +303,8 @@ def book_appointment(
                     to_db_time(cal.now),
                 ),
             )
-        row = _fetch(conn, cursor.lastrowid or 0)
-    booked = _appointment(row, zone)
+        row = fetch_appointment(conn, cursor.lastrowid or 0)
+    booked = appointment_from_row(row, zone)
     ctx.log.info("appointments.booked", appointment_id=booked.appointment_id)
     return booked
 
@@ -501,12 +326,12 @@ def find_appointments(
     with plugin_store(appointments).read() as conn:
         cal = _calendar(conn)
         rows = conn.execute(
-            f"{_SELECT} WHERE a.customer_phone = ? AND a.status = 'booked' AND a.ends_at > ?"
+            f"{SELECT_APPOINTMENTS} WHERE a.customer_phone = ? AND a.status = 'booked' AND a.ends_at > ?"
             " ORDER BY a.starts_at",
             (e164, to_db_time(cal.now)),
         ).fetchall()
     return AppointmentList(
-        phone=format_phone(e164), appointments=[_appointment(row, zone) for row in rows]
+        phone=format_phone(e164), appointments=[appointment_from_row(row, zone) for row in rows]
     )
 
 
@@ -526,19 +351,19 @@ def cancel_appointment(
         reason: Why the caller cancels, in a few words, if they said.
     """
     store = plugin_store(appointments)
-    appointment_number = _appointment_id(appointment_id)
+    appointment_number = parse_appointment_id(appointment_id)
     with store.write() as conn:
         cal = _calendar(conn)
-        row = _fetch(conn, appointment_number)
-        _check_changeable(row, cal, "cancelled")
+        row = fetch_appointment(conn, appointment_number)
+        check_changeable(row, cal, "cancelled")
         conn.execute(
             "UPDATE appointments SET status = 'cancelled', cancelled_at = ?, cancel_reason = ?"
             " WHERE id = ?",
             (to_db_time(cal.now), (reason or "").strip() or None, appointment_number),
         )
-        row = _fetch(conn, appointment_number)
+        row = fetch_appointment(conn, appointment_number)
     ctx.log.info("appointments.cancelled", appointment_id=f"APT-{appointment_number}")
-    return _appointment(row, _zone())
+    return appointment_from_row(row, _zone())
 
 
 @appointments.tool(side_effects=True)
@@ -563,11 +388,11 @@ def reschedule_appointment(
     """
     store = plugin_store(appointments)
     zone = _zone()
-    appointment_number = _appointment_id(appointment_id)
+    appointment_number = parse_appointment_id(appointment_id)
     with store.write() as conn:
         cal = _calendar(conn)
-        row = _fetch(conn, appointment_number)
-        _check_changeable(row, cal, "moved")
+        row = fetch_appointment(conn, appointment_number)
+        check_changeable(row, cal, "moved")
         svc: Service = cal.service(row["service_id"])
         if staff:
             candidates = cal.staff_for(svc, staff)
@@ -575,18 +400,18 @@ def reschedule_appointment(
             candidates = tuple(sorted(svc.staff, key=lambda m: m.id != row["staff_id"]))
         begins, ends = cal.check_time(svc, cal.localise(new_start))
         if row["customer_phone"]:
-            _check_caller_free(
+            check_caller_free(
                 conn, row["customer_phone"], begins, ends, cal, exclude_id=appointment_number
             )
         member = cal.pick_staff(svc, begins, candidates, exclude_id=appointment_number)
-        with _overlap_guard():
+        with overlap_guard():
             conn.execute(
                 "UPDATE appointments SET starts_at = ?, ends_at = ?, staff_id = ? WHERE id = ?",
                 (to_db_time(begins), to_db_time(ends), member.id, appointment_number),
             )
         previous = from_db_time(row["starts_at"]).astimezone(zone)
-        row = _fetch(conn, appointment_number)
-    moved = _appointment(row, zone)
+        row = fetch_appointment(conn, appointment_number)
+    moved = appointment_from_row(row, zone)
     ctx.log.info("appointments.rescheduled", appointment_id=moved.appointment_id)
     return RescheduledAppointment(
         **moved.model_dump(),
