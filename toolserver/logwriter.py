@@ -11,7 +11,10 @@ so the last lines of a SIGTERM-ed server are in its log) and by :func:`flush_log
 stream cannot keep up and ``max_pending`` lines are waiting, the producer writes the batch itself:
 back-pressure, as a synchronous handler would apply, rather than unbounded memory.
 
-:class:`DirectWriter` writes at once, for a stream a caller passed in to read back (tests).
+:class:`BatchWriter` is for a regular file, where a write does not block on a reader: the lines of
+one event-loop pass are written together at the end of that pass, so a test reading the file while
+the server runs sees them at once. :class:`DirectWriter` writes at once, for a stream a caller
+passed in to read back (tests).
 """
 
 from __future__ import annotations
@@ -56,7 +59,34 @@ class DirectWriter:
         self.flush()
 
 
-class BatchWriter:
+class _Batched:
+    """Lines gathered in a list and written in one call, in order, one batch at a time."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._pending: list[str] = []
+        self._lock = threading.Lock()  # one batch on the stream at a time, in order
+        atexit.register(self.close)
+
+    def flush(self) -> None:
+        """Write every line gathered so far, now, in this thread."""
+        with self._lock:
+            lines, self._pending = self._pending, []
+            if not lines:
+                return
+            try:
+                self.stream.write("".join(lines))
+                self.stream.flush()
+            except (OSError, ValueError):  # a closed stream: logging must never fail a request
+                pass
+
+    def close(self) -> None:
+        """Write what is left; called at exit."""
+        self.flush()
+        atexit.unregister(self.close)
+
+
+class BatchWriter(_Batched):
     """Writes the lines of one event-loop pass together, at its end (see the module docstring).
 
     A line logged where no event loop runs (a worker thread, start-up, exit) is written at once,
@@ -64,11 +94,8 @@ class BatchWriter:
     """
 
     def __init__(self, stream: Any) -> None:
-        self.stream = stream
-        self._pending: list[str] = []
-        self._lock = threading.Lock()
         self._scheduled: set[asyncio.AbstractEventLoop] = set()
-        atexit.register(self.close)
+        super().__init__(stream)
 
     def write(self, text: str) -> None:
         self._pending.append(text)
@@ -85,23 +112,8 @@ class BatchWriter:
             self._scheduled.discard(loop)
         self.flush()
 
-    def flush(self) -> None:
-        with self._lock:
-            lines, self._pending = self._pending, []
-            if not lines:
-                return
-            try:
-                self.stream.write("".join(lines))
-                self.stream.flush()
-            except (OSError, ValueError):  # a closed stream: logging must never fail a request
-                pass
 
-    def close(self) -> None:
-        self.flush()
-        atexit.unregister(self.close)
-
-
-class BackgroundWriter:
+class BackgroundWriter(_Batched):
     """Gathers lines and writes them from a daemon thread (see the module docstring).
 
     Args:
@@ -111,15 +123,12 @@ class BackgroundWriter:
     """
 
     def __init__(self, stream: Any, *, interval: float = 0.05, max_pending: int = 20_000) -> None:
-        self.stream = stream
         self.interval = interval
         self.max_pending = max_pending
-        self._pending: list[str] = []
-        self._lock = threading.Lock()  # one batch on the stream at a time, in order
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
-        atexit.register(self.close)
+        super().__init__(stream)
 
     def write(self, text: str) -> None:
         self._pending.append(text)
@@ -127,18 +136,6 @@ class BackgroundWriter:
             self._start()
         elif self._closed or len(self._pending) > self.max_pending:
             self.flush()
-
-    def flush(self) -> None:
-        """Write every line gathered so far, now, in this thread."""
-        with self._lock:
-            lines, self._pending = self._pending, []
-            if not lines:
-                return
-            try:
-                self.stream.write("".join(lines))
-                self.stream.flush()
-            except (OSError, ValueError):  # a closed stream: nothing more can be done
-                pass
 
     def close(self) -> None:
         """Stop the thread and write what is left; later lines are written at once."""
