@@ -140,26 +140,17 @@ class Executor:
         finally:
             self.in_flight -= 1
             duration = time.perf_counter() - started
-            if outcome == "ok":
-                _log.info(
+            if outcome != "error":  # failures were logged with their detail by _log_failure
+                extra = {"replayed": replayed} if outcome == "ok" else {}
+                (_log.info if outcome == "ok" else _log.warning)(
                     "tool.call",
                     surface=context.surface,
                     tool=name,
                     call_id=context.call_id,
                     agent_id=context.agent_id,
                     duration_ms=round(duration * 1000, 3),
-                    outcome="ok",
-                    replayed=replayed,
-                )
-            elif outcome == "cancelled":
-                _log.warning(
-                    "tool.call",
-                    surface=context.surface,
-                    tool=name,
-                    call_id=context.call_id,
-                    agent_id=context.agent_id,
-                    duration_ms=round(duration * 1000, 3),
-                    outcome="cancelled",
+                    outcome=outcome,
+                    **extra,
                 )
             if self.observers:
                 record = CallRecord(
