@@ -29,7 +29,7 @@ from toolserver.asgi import ToolServerApp, collect_fast_routes
 from toolserver.auth import ApiKeyAuth, KeyChecker
 from toolserver.config import Settings, load_settings
 from toolserver.health import Health
-from toolserver.logs import configure_logging
+from toolserver.logs import configure_logging, redact_secrets
 from toolserver.runtime import ToolServer
 from toolserver.shutdown import EventStreamCloser
 from toolserver.surfaces.mcp import McpSurface
@@ -170,10 +170,6 @@ def create_app(settings: Settings | None = None) -> ToolServerApp:
     )
     server = ToolServer(settings)
     server.resolve_api_keys()
-    configure_logging(
-        fmt=settings.log_format,
-        level=settings.log_level,
-        secrets=server.secret_values(),
-        access_log=settings.access_log,
-    )
+    # Now the generated key and the plugins' secret settings are known too.
+    redact_secrets.secrets = server.secret_values()
     return build_app(server, trusted_proxies=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))

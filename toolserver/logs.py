@@ -52,7 +52,8 @@ class _SecretRedactor:
 
     @secrets.setter
     def secrets(self, values: Iterable[str]) -> None:
-        self._secrets = tuple(values)
+        # Longest first: a secret that contains another is replaced whole, not in part.
+        self._secrets = tuple(sorted({v for v in values if v}, key=len, reverse=True))
         # How each secret reads inside a JSON string. A secret whose escaped form starts with a
         # backslash could match the tail of another escape; those are scrubbed field by field.
         escaped = [(s, pydantic_core.to_json(s).decode()[1:-1]) for s in self._secrets]
@@ -255,7 +256,7 @@ def configure_logging(
     """
     background = stream is None
     stream = stream or sys.stderr
-    redact_secrets.secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+    redact_secrets.secrets = secrets
     tty = getattr(stream, "isatty", lambda: False)()
     if fmt == "auto":
         fmt = "console" if tty else "json"
