@@ -953,7 +953,7 @@ def main() -> int:
     info = machine()
     log("bench: compiling the bytecode cache (bench/.work/pycache)")
     warm = (
-        "import toolserver.app, toolserver.cli, uvicorn, mcp.client.sse, websockets.asyncio.server, "
+        "import toolserver.app, toolserver.devtools.cli, uvicorn, mcp.client.sse, websockets.asyncio.server, "
         "bench.servers.reference, bench.servers.fastapi_app"
     )
     subprocess.run(

@@ -37,9 +37,9 @@ def _base_env() -> dict[str, str]:
 
 def test_a_command_that_only_runs_tools_does_not_import_the_server() -> None:
     modules = imported(
-        "from toolserver import cli\n"
+        "from toolserver.devtools import cli\n"
         "from toolserver.runtime import ToolServer\n"
-        "from toolserver.config import load_settings\n"
+        "from toolserver.settings import load_settings\n"
         f"ToolServer(load_settings(plugins_dir={str(BENCH_PLUGINS)!r}, entry_points=False))\n"
     )
     assert not modules & {"mcp", "uvicorn", "fastapi", "sse_starlette", "prometheus_client"}

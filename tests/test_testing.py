@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from toolserver import FailureKind, Plugin, PluginError, ToolContext, ToolFailure
+from toolserver import Plugin, ToolContext
+from toolserver.core.errors import FailureKind, PluginError, ToolFailure
 from toolserver.testing import (
     SURFACES,
     ToolHarness,

@@ -1,36 +1,17 @@
 """toolserver: write a tool once, serve it to AI agents over MCP, webhooks and the WebSocket.
 
-The public API for plugin authors::
+The API for plugin authors is what this module exports::
 
     from toolserver import Plugin, PluginSettings, ToolContext, ToolError
+
+Embedding the server in an application of your own: :mod:`toolserver.app` (``create_app``,
+``Settings``). Testing a plugin: :mod:`toolserver.testing`.
 """
 
-from toolserver.core.context import Surface, ToolContext
-from toolserver.core.errors import FailureKind, PluginError, ToolError, ToolFailure
-from toolserver.core.executor import Executor, ToolResult
-from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from toolserver.core.plugin import Plugin, PluginSettings, Tool
-from toolserver.core.registry import Registry
-from toolserver.core.schema import ToolSchema, tool_schema
+from toolserver.core.context import ToolContext
+from toolserver.core.errors import ToolError
+from toolserver.core.plugin import Plugin, PluginSettings
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Executor",
-    "FailureKind",
-    "IdempotencyStore",
-    "MemoryIdempotencyStore",
-    "Plugin",
-    "PluginError",
-    "PluginSettings",
-    "Registry",
-    "Surface",
-    "Tool",
-    "ToolContext",
-    "ToolError",
-    "ToolFailure",
-    "ToolResult",
-    "ToolSchema",
-    "__version__",
-    "tool_schema",
-]
+__all__ = ["Plugin", "PluginSettings", "ToolContext", "ToolError", "__version__"]

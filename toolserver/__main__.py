@@ -1,3 +1,3 @@
-from toolserver.cli import main
+from toolserver.devtools.cli import main
 
 raise SystemExit(main())

@@ -1,50 +1,74 @@
-"""The ASGI application: every surface of one :class:`ToolServer` on one port.
+"""The embedding API: build the ASGI application that serves a set of plugins on every surface.
 
-Routes: ``/tools`` (webhooks, :mod:`toolserver.surfaces.webhooks`), ``/healthz`` and ``/readyz``
-(:mod:`toolserver.health`), ``/metrics`` (:mod:`toolserver.metrics`),
-the OpenAPI document and its pages (``/openapi.json``, ``/docs``, ``/redoc``), and each other
-surface's routes. The lifespan starts the plugins before the first request and stops them after
-the last.
+::
 
-The application is :class:`toolserver.asgi.ToolServerApp`: authentication and the surfaces' fast
-routes in one ASGI layer, in front of a plain Starlette app for every other route. FastAPI is
-used only to write the OpenAPI document and its HTML pages, imported when first asked for.
+    from toolserver.app import Settings, create_app
+
+    app = create_app(Settings(plugins_dir="plugins"))   # any ASGI server can run it
+
+:func:`create_app` is what ``toolserver serve`` and ``uvicorn --factory toolserver.app:create_app``
+call: it reads the settings (``TOOLSERVER_*`` and ``.env`` when none are given), configures
+logging and builds a :class:`ToolServer`. :func:`build_app` serves a :class:`ToolServer` you built
+yourself (your own plugin objects, a store of your own).
+
+The application is assembled from *parts*, each declaring what it serves in one place:
+
+- the surfaces (:mod:`toolserver.surfaces`): webhooks, MCP, the WebSocket session API;
+- the probes (:mod:`toolserver.http.health`), the metrics (:mod:`toolserver.observability.metrics`,
+  when enabled) and the API documentation (:mod:`toolserver.http.docs`).
+
+A part has ``routes`` (Starlette routes), and may have ``fast_routes`` (raw ASGI handlers for hot
+paths, :mod:`toolserver.http.asgi`), ``public_paths`` (served without an API key),
+``quiet_paths`` (kept out of the access log), ``signed(method, path)`` (requests that
+authenticate by BlackBox's body signature) and ``lifespan()``. This module only collects them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import structlog
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
-from toolserver import __version__
-from toolserver.asgi import ToolServerApp, collect_fast_routes
-from toolserver.auth import ApiKeyAuth, KeyChecker
-from toolserver.config import Settings, load_settings
-from toolserver.health import Health
-from toolserver.logs import configure_logging, redact_secrets
+from toolserver.http.asgi import ToolServerApp, collect_fast_routes
+from toolserver.http.auth import ApiKeyAuth, KeyChecker
+from toolserver.http.docs import OpenApiDocs
+from toolserver.http.health import Health
+from toolserver.http.streams import EventStreamCloser
+from toolserver.observability.logs import configure_logging, quiet_access_log, redact_secrets
 from toolserver.runtime import ToolServer
-from toolserver.shutdown import EventStreamCloser
+from toolserver.settings import ConfigError, Settings, load_settings
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
 from toolserver.surfaces.websocket import WebSocketSurface
 
-__all__ = ["PUBLIC_PATHS", "build_app", "create_app"]
+__all__ = ["ConfigError", "Settings", "ToolServer", "build_app", "create_app", "load_settings"]
 
 _log = structlog.get_logger("toolserver")
 
-# /metrics (toolserver.metrics.METRICS_PATH, a module imported only when metrics are on) checks
-# its own token (TOOLSERVER_METRICS_TOKEN): scrapers rarely hold an API key.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc"})
-TITLE = "toolserver"
-DESCRIPTION = "Tools for AI agents, as BlackBox webhooks, MCP and WebSocket tools."
+
+def create_app(settings: Settings | None = None) -> ToolServerApp:
+    """The application for ``settings`` (default: from the environment), logging configured.
+
+    Raises:
+        ConfigError: the settings, or a plugin's settings, cannot be served.
+    """
+    settings = settings or load_settings()
+    configure_logging(
+        fmt=settings.log_format,
+        level=settings.log_level,
+        secrets=settings.secret_values(),
+        access_log=settings.access_log,
+    )
+    server = ToolServer(settings)
+    app = build_app(server, trusted_proxies=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+    # Now the generated key and the plugins' secret settings are known too.
+    redact_secrets.secrets = server.secret_values()
+    quiet_access_log(app.quiet_paths)
+    return app
 
 
 def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> ToolServerApp:
@@ -58,8 +82,16 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     settings = server.settings
     webhooks = WebhookSurface(server)
     sessions = WebSocketSurface(server)
-    surfaces: list[Any] = [webhooks, McpSurface(server), sessions]
-    server.open_sessions["websocket"] = lambda: len(sessions.manager.open_sessions)
+    parts: list[Any] = [Health(server)]
+    if settings.metrics_enabled:
+        from toolserver.observability.metrics import Metrics  # prometheus only when asked for
+
+        parts.append(Metrics(server))
+    parts.append(OpenApiDocs(lambda: openapi_paths(server), settings.auth_header))
+    parts += [webhooks, sessions]
+    mcp = McpSurface(server, reserved=_first_segments(parts))
+    parts.append(mcp)
+    surfaces = [webhooks, mcp, sessions]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -67,109 +99,44 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
             await server.start()
             stack.push_async_callback(server.stop)
             for surface in surfaces:
-                if hasattr(surface, "lifespan"):
-                    await stack.enter_async_context(surface.lifespan())
+                await stack.enter_async_context(surface.lifespan())
             # Left first: drain in-flight calls and end event streams before surfaces stop.
             await stack.enter_async_context(server.shutdown.running(server.executor))
             yield
         _log.info("server.stopped")
 
-    routes: list[Any] = [*Health(server).routes]
-    if settings.metrics_enabled:
-        from toolserver.metrics import Metrics
+    routed = Starlette(routes=[r for part in parts for r in part.routes], lifespan=lifespan)
+    public = frozenset().union(*(getattr(part, "public_paths", ()) for part in parts))
+    quiet = frozenset().union(*(getattr(part, "quiet_paths", ()) for part in parts))
+    return ToolServerApp(
+        routed,
+        closer=EventStreamCloser(server.shutdown, stream_kind=mcp.stream_kind),
+        auth=_auth(server, public, webhooks.signed),
+        fast_routes=collect_fast_routes(parts),
+        trusted_proxies=trusted_proxies,
+        surfaces={surface.name: surface for surface in surfaces},
+        quiet_paths=quiet,
+    )
 
-        routes.extend(Metrics(server).routes)
-    for surface in surfaces:
-        routes.extend(surface.routes)
-    routes.extend(_OpenApiDocs(server, settings).routes)
-    routed = Starlette(routes=routes, lifespan=lifespan)
-    routed.state.toolserver = server
 
-    keys = server.resolve_api_keys()
-    auth = None
+def _auth(server: ToolServer, public: frozenset[str], signed: Any) -> ApiKeyAuth | None:
+    settings = server.settings
     if settings.auth_disabled:
         _log.warning(
             "auth.disabled",
             message="TOOLSERVER_AUTH_DISABLED is set: anyone who reaches this server can call "
             "every tool.",
         )
-    else:
-        signed = settings.signing_secret is not None
-        auth = ApiKeyAuth(
-            KeyChecker(keys, settings.auth_header),
-            is_public=PUBLIC_PATHS.__contains__,
-            is_signed=lambda method, path: signed and method == "POST"
-            and path.startswith("/tools/"),
-        )
-    return ToolServerApp(
-        routed,
-        closer=EventStreamCloser(None, server.shutdown),
-        auth=auth,
-        fast_routes=collect_fast_routes(surfaces),
-        trusted_proxies=trusted_proxies,
-    )
+        return None
+    checker = KeyChecker(server.resolve_api_keys(), settings.auth_header)
+    return ApiKeyAuth(checker, is_public=public.__contains__, is_signed=signed)
 
 
-class _OpenApiDocs:
-    """``/openapi.json``, ``/docs`` and ``/redoc``, written by FastAPI's helpers when asked."""
-
-    def __init__(self, server: ToolServer, settings: Settings) -> None:
-        self.server = server
-        self.settings = settings
-        self._schema: bytes | None = None
-
-    @property
-    def routes(self) -> list[Route]:
-        return [
-            Route("/openapi.json", self.openapi, methods=["GET"], include_in_schema=False),
-            Route("/docs", self.docs, methods=["GET"], include_in_schema=False),
-            Route("/redoc", self.redoc, methods=["GET"], include_in_schema=False),
-        ]
-
-    def document(self) -> dict[str, Any]:
-        from fastapi.openapi.utils import get_openapi
-
-        schema = get_openapi(title=TITLE, version=__version__, description=DESCRIPTION, routes=[])
-        schema["paths"] = openapi_paths(self.server)
-        schema.setdefault("components", {})["securitySchemes"] = {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": self.settings.auth_header},
-            "Bearer": {"type": "http", "scheme": "bearer"},
-        }
-        return schema
-
-    async def openapi(self, request: Request) -> Response:
-        if self._schema is None:
-            import pydantic_core
-
-            self._schema = pydantic_core.to_json(self.document())
-        return Response(self._schema, media_type="application/json")
-
-    async def docs(self, request: Request) -> HTMLResponse:
-        from fastapi.openapi.docs import get_swagger_ui_html
-
-        return get_swagger_ui_html(openapi_url=_url(request, "/openapi.json"), title=TITLE)
-
-    async def redoc(self, request: Request) -> HTMLResponse:
-        from fastapi.openapi.docs import get_redoc_html
-
-        return get_redoc_html(openapi_url=_url(request, "/openapi.json"), title=TITLE)
-
-
-def _url(request: Request, path: str) -> str:
-    return request.scope.get("root_path", "").rstrip("/") + path
-
-
-def create_app(settings: Settings | None = None) -> ToolServerApp:
-    """Build the app from the environment: what ``uvicorn --factory`` and the CLI call."""
-    settings = settings or load_settings()
-    configure_logging(
-        fmt=settings.log_format,
-        level=settings.log_level,
-        secrets=settings.secret_values(),
-        access_log=settings.access_log,
-    )
-    server = ToolServer(settings)
-    server.resolve_api_keys()
-    # Now the generated key and the plugins' secret settings are known too.
-    redact_secrets.secrets = server.secret_values()
-    return build_app(server, trusted_proxies=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))
+def _first_segments(parts: Iterable[Any]) -> frozenset[str]:
+    """The first path segment of every route the parts serve (``/tools/{name}`` is ``tools``)."""
+    segments = set()
+    for part in parts:
+        paths = [getattr(route, "path", "") for route in part.routes]
+        paths += [path for _, path in getattr(part, "fast_routes", {})]
+        segments.update(p.strip("/").split("/", 1)[0].lower() for p in paths if p.strip("/"))
+    return frozenset(segments)

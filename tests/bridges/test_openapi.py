@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from toolserver import FailureKind, PluginError, ToolFailure
 from toolserver.bridges.openapi import build_request, openapi_plugin, read_operations
+from toolserver.core.errors import FailureKind, PluginError, ToolFailure
 from toolserver.core.schema import tool_schema
 from toolserver.testing import (
     SURFACES,
@@ -140,7 +140,7 @@ def test_http_methods_set_the_idempotency_markers(bridge: Any) -> None:
 
 
 def test_check_is_clean_on_the_bridge(bridge: Any) -> None:
-    from toolserver.checks import check_plugins
+    from toolserver.devtools.check import check_plugins
 
     assert check_plugins([bridge], settings=False) == []
 

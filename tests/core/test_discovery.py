@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from toolserver import Plugin, PluginError
+from toolserver import Plugin
 from toolserver.core.discovery import (
     ENTRY_POINT_GROUP,
     LOCAL_PACKAGE,
     discover_plugins,
     plugins_in,
 )
+from toolserver.core.errors import PluginError
 
 
 def write(path: Path, source: str) -> Path:

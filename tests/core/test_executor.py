@@ -15,17 +15,11 @@ import anyio
 import pytest
 from pydantic import BaseModel
 
-from toolserver import (
-    Executor,
-    FailureKind,
-    MemoryIdempotencyStore,
-    Plugin,
-    Registry,
-    ToolContext,
-    ToolError,
-    ToolFailure,
-)
-from toolserver.core.executor import CallRecord
+from toolserver import Plugin, ToolContext, ToolError
+from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.executor import CallRecord, Executor
+from toolserver.core.registry import Registry
+from toolserver.stores.memory import MemoryIdempotencyStore
 
 pytestmark = pytest.mark.anyio
 
@@ -33,6 +27,7 @@ SECRET = "SECRET-VALUE-123"
 
 
 def executor_for(plugin: Plugin, **options: Any) -> Executor:
+    options.setdefault("idempotency", MemoryIdempotencyStore())
     return Executor(Registry([plugin]), **options)
 
 

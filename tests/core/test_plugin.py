@@ -8,7 +8,8 @@ from typing import Annotated
 import pytest
 from pydantic import Field, SecretStr
 
-from toolserver import Plugin, PluginError, PluginSettings, ToolContext
+from toolserver import Plugin, PluginSettings, ToolContext
+from toolserver.core.errors import PluginError
 from toolserver.core.plugin import validate_tool_name
 from toolserver.core.schema import tool_schema
 

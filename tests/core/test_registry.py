@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from toolserver import Plugin, PluginError, Registry
+from toolserver import Plugin
+from toolserver.core.errors import PluginError
+from toolserver.core.registry import Registry
 
 
 def make_plugin(name: str, *tools: str) -> Plugin:

@@ -12,7 +12,9 @@ import jsonschema
 import pytest
 from pydantic import BaseModel, Field
 
-from toolserver import Plugin, PluginError, Tool, ToolContext
+from toolserver import Plugin, ToolContext
+from toolserver.core.errors import PluginError
+from toolserver.core.plugin import Tool
 from toolserver.core.schema import ToolSchema, clean_schema, output_schema, tool_schema
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Optional
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from toolserver import PluginError, ToolContext
+from toolserver import ToolContext
+from toolserver.core.errors import PluginError
 from toolserver.core.signature import read_signature
 
 

@@ -15,8 +15,12 @@ from typing import Any
 
 import pytest
 
-from toolserver import Executor, Plugin, Registry, ToolContext, ToolFailure, ToolResult
+from toolserver import Plugin, ToolContext
 from toolserver.core.discovery import discover_plugins
+from toolserver.core.errors import ToolFailure
+from toolserver.core.executor import Executor, ToolResult
+from toolserver.core.registry import Registry
+from toolserver.stores.memory import MemoryIdempotencyStore
 
 PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
 
@@ -88,7 +92,7 @@ async def make_harness(
     plugins = load_plugins()
     harness = Harness(
         plugins=plugins,
-        executor=Executor(Registry(plugins.values())),
+        executor=Executor(Registry(plugins.values()), idempotency=MemoryIdempotencyStore()),
         db_path=tmp_path / "data" / "business.sqlite3",
         overrides=overrides or {},
     )

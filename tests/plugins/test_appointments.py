@@ -16,7 +16,8 @@ from typing import Any
 import anyio
 import pytest
 
-from toolserver import FailureKind, PluginError, ToolFailure, tool_schema
+from toolserver.core.errors import FailureKind, PluginError, ToolFailure
+from toolserver.core.schema import tool_schema
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from toolserver import FailureKind, tool_schema
 from toolserver.core.discovery import discover_plugins
+from toolserver.core.errors import FailureKind
+from toolserver.core.schema import tool_schema
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from toolserver import FailureKind, tool_schema
+from toolserver.core.errors import FailureKind
+from toolserver.core.schema import tool_schema
 
 pytestmark = pytest.mark.anyio
 

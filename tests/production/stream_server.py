@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 import toolserver.app as app_module
-from toolserver.cli import main
+from toolserver.devtools.cli import main
 
 _create_app = app_module.create_app
 
@@ -29,7 +29,7 @@ async def events(request: Request) -> EventSourceResponse:
 
 def create_app(*args, **kwargs):
     app = _create_app(*args, **kwargs)
-    app.router.routes.append(Route("/test-events", events))
+    app.routed.router.routes.append(Route("/test-events", events))
     return app
 
 

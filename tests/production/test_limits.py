@@ -14,11 +14,12 @@ from tests.production.conftest import PLUGINS
 from tests.production.helpers import in_flight, wait_for
 from tests.support.server import DEFAULT_KEY, running_server
 from toolserver import Plugin, ToolContext
-from toolserver.config import ConfigError, load_settings
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.executor import Executor
 from toolserver.core.registry import Registry
-from toolserver.limits import Limits, MemoryCounters, Rate
+from toolserver.runtime.limits import Limits
+from toolserver.settings import ConfigError, Rate, load_settings
+from toolserver.stores.memory import MemoryCounters
 
 SECOND_KEY = "second-key-4410"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.support.server import REPO
-from toolserver.config import Settings
+from toolserver.settings import Settings
 
 
 def _reference_rows() -> dict[str, str]:

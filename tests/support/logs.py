@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from toolserver.logs import configure_logging, redact_secrets
+from toolserver.observability.logs import configure_logging, redact_secrets
 
 __all__ = ["LogCapture", "capture_logs", "restored_logging"]
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from toolserver.core.context import ToolContext
 from toolserver.core.deadlines import Deadlines
 from toolserver.core.errors import FailureKind, ToolError, ToolFailure
-from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore, idempotency_key
+from toolserver.core.idempotency import IdempotencyStore, idempotency_key
 from toolserver.core.plugin import Tool
 from toolserver.core.registry import Registry
 
@@ -36,7 +36,7 @@ CallObserver = Callable[["CallRecord"], None]
 
 
 class Admission(Protocol):
-    """Decides whether a call may run (rate limits, concurrency caps: :mod:`toolserver.limits`).
+    """Decides whether a call may run (rate limits, concurrency caps: :mod:`toolserver.runtime.limits`).
 
     ``admit`` is entered before the tool runs and left when the call ends; it refuses a call by
     raising ``ToolFailure(FailureKind.REJECTED, ..., retry_after=...)``.
@@ -84,7 +84,8 @@ class Executor:
     Args:
         registry: the tools this executor may run.
         default_timeout: seconds a call may take when its tool sets no timeout.
-        idempotency: where outcomes of side-effecting calls are kept for retries.
+        idempotency: where outcomes of side-effecting calls are kept for retries
+            (:mod:`toolserver.stores`); None runs every call, retries included.
         thread_limiter: caps how many sync tools run in worker threads at once.
         admission: the step that may refuse a valid call before it runs (limits); none admits
             every call.
@@ -101,7 +102,7 @@ class Executor:
     ) -> None:
         self.registry = registry
         self.default_timeout = default_timeout
-        self.idempotency = idempotency if idempotency is not None else MemoryIdempotencyStore()
+        self.idempotency = idempotency
         self.thread_limiter = thread_limiter
         self.admission = admission
         self.observers: list[CallObserver] = []
@@ -121,7 +122,8 @@ class Executor:
             if tool is None:
                 raise self._unknown_tool(name)
             validated = self._validate(tool, arguments)
-            run = self._run_once if tool.side_effects and context.idempotency_scope else self._run
+            dedupe = tool.side_effects and context.idempotency_scope and self.idempotency
+            run = self._run_once if dedupe else self._run
             if self.admission is None:  # the common case: no context manager to enter
                 result = await run(tool, validated, context)
             else:
@@ -252,6 +254,7 @@ class Executor:
                 return pydantic_core.to_json({"failure": failure.to_body()["error"]}), final
             return pydantic_core.to_json({"value": result.value}), True
 
+        assert self.idempotency is not None  # _run_once is chosen only with a store
         record, replayed = await self.idempotency.run_once(key, compute)
         if ran:  # this call ran the tool: keep the failure's detail and cause for the log
             raise ran[0]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from toolserver.config import Settings
-from toolserver.core.idempotency import IdempotencyStore, MemoryIdempotencyStore
-from toolserver.limits import Counters, MemoryCounters
+from toolserver.core.idempotency import IdempotencyStore
+from toolserver.settings import Settings
+from toolserver.stores.counters import Counters
+from toolserver.stores.memory import MemoryCounters, MemoryIdempotencyStore
 
 __all__ = ["Stores", "build_stores"]
 

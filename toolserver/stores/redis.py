@@ -26,7 +26,7 @@ from redis.backoff import ExponentialBackoff
 
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.idempotency import Compute, IdempotencyStore
-from toolserver.limits import Counters
+from toolserver.stores.counters import Counters
 
 __all__ = ["RedisCounters", "RedisIdempotencyStore", "connect"]
 

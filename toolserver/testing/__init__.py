@@ -18,10 +18,11 @@ BlackBox WebSocket session driven by a stand-in)::
 
 And :func:`serve_app` runs any ASGI app (a fake of the system a plugin calls) on a local port.
 
-Calls fail with :class:`~toolserver.ToolFailure` in-process (``kind``, ``message``); through a
+Calls fail with :class:`ToolFailure` in-process (``kind``, ``message``); through a
 surface, the :class:`Outcome` carries the ``error``.
 """
 
+from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.testing.blackbox import BlackBoxStandIn, StandInSession
 from toolserver.testing.harness import (
     SURFACES,
@@ -46,10 +47,12 @@ __all__ = [
     "SURFACES",
     "AppServer",
     "BlackBoxStandIn",
+    "FailureKind",
     "Outcome",
     "PluginSource",
     "StandInSession",
     "SurfaceName",
+    "ToolFailure",
     "ToolHarness",
     "ToolRunner",
     "call_tool",

@@ -38,6 +38,9 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from toolserver.surfaces.mcp.transports import MCP_PATH, SSE_PATH
+from toolserver.surfaces.webhooks import TOOLS_PATH, tool_path
+from toolserver.surfaces.websocket.routes import SESSIONS_PATH
 from toolserver.testing.blackbox import BlackBoxStandIn, StandInSession
 from toolserver.testing.loading import PluginSource, load_plugins
 from toolserver.testing.servers import AppServer
@@ -107,14 +110,14 @@ async def connect_mcp(
     if transport == "sse":
         from mcp.client.sse import sse_client
 
-        async with Client(sse_client(f"{base_url}/sse", headers=sent)) as client:
+        async with Client(sse_client(base_url + SSE_PATH, headers=sent)) as client:
             yield client
     else:
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
         async with httpx2.AsyncClient(headers=sent, timeout=60) as http:
-            connection = streamable_http_client(f"{base_url}/mcp", http_client=http)
+            connection = streamable_http_client(base_url + MCP_PATH, http_client=http)
             async with Client(connection) as client:
                 yield client
 
@@ -140,12 +143,12 @@ class ToolHarness:
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=60)
         self._session: StandInSession | None = None
         self._session_id: str | None = None
-        paths = {getattr(route, "path", None) for route in app_server.app.routes}
+        served = app_server.app.surfaces
         available = {
-            "webhook": "/tools/{name}" in paths,
-            "mcp": "/mcp" in paths,
-            "sse": "/sse" in paths,
-            "websocket": "/sessions" in paths,
+            "webhook": "webhook" in served,
+            "mcp": "mcp" in served,
+            "sse": "mcp" in served,
+            "websocket": "websocket" in served,
         }
         self.surfaces: tuple[SurfaceName, ...] = tuple(s for s in SURFACES if available[s])
         """The surfaces this server offers, in the order of :data:`SURFACES`."""
@@ -202,7 +205,7 @@ class ToolHarness:
             "agentAdditionalData": {},
             **dict(payload or {}),
         }
-        response = await self.http.post(f"/tools/{name}", json=body)
+        response = await self.http.post(tool_path(name), json=body)
         try:
             value = response.json()
         except ValueError:
@@ -253,7 +256,7 @@ class ToolHarness:
         """The session opened through ``POST /sessions`` (opened on first use, then reused)."""
         if self._session is None or self._session.closed.is_set():
             response = await self.http.post(
-                "/sessions", json={"callType": "chat", "agentId": _AGENT_ID}
+                SESSIONS_PATH, json={"callType": "chat", "agentId": _AGENT_ID}
             )
             if response.status_code != 201:
                 raise RuntimeError(
@@ -280,7 +283,7 @@ class ToolHarness:
         """The tool names ``surface`` lists (``GET /tools`` or MCP ``tools/list``)."""
         if surface in ("mcp", "sse"):
             return [tool.name for tool in await self.list_mcp_tools(surface)]
-        response = await self.http.get("/tools")
+        response = await self.http.get(TOOLS_PATH)
         response.raise_for_status()
         return [tool["name"] for tool in response.json()["tools"]]
 
@@ -288,7 +291,7 @@ class ToolHarness:
         if self._session_id is not None and self._session is not None:
             if not self._session.closed.is_set():
                 with contextlib.suppress(httpx.HTTPError):
-                    await self.http.delete(f"/sessions/{self._session_id}")
+                    await self.http.delete(f"{SESSIONS_PATH}/{self._session_id}")
         await self.http.aclose()
 
 
@@ -308,8 +311,8 @@ async def serve_plugins(
     The plugins start (their startup hooks run) before the block and stop after it.
     """
     from toolserver.app import build_app
-    from toolserver.config import load_settings
     from toolserver.runtime import ToolServer
+    from toolserver.settings import load_settings
 
     flat: list[Any] = []
     for source in sources:

@@ -20,6 +20,7 @@ from toolserver.core.errors import PluginError
 from toolserver.core.executor import Executor, ToolResult
 from toolserver.core.plugin import Plugin
 from toolserver.core.registry import Registry
+from toolserver.stores.memory import MemoryIdempotencyStore
 
 __all__ = [
     "PluginSource",
@@ -180,7 +181,7 @@ async def run_plugins(
         timeout: seconds a call may take when its tool sets no timeout (the server's default).
     """
     registry = _registry(target)
-    executor = Executor(registry, default_timeout=timeout)
+    executor = Executor(registry, default_timeout=timeout, idempotency=MemoryIdempotencyStore())
     started: list[Plugin] = []
     try:
         for plugin in registry.plugins:

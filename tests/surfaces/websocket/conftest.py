@@ -10,8 +10,8 @@ import pytest
 from tests.support.logs import LogCapture, capture_logs
 from tests.surfaces.websocket.scenarios import SCENARIOS
 from tests.surfaces.websocket.standin import StandIn
-from toolserver.config import load_settings
 from toolserver.runtime import ToolServer
+from toolserver.settings import load_settings
 
 PLUGINS = Path(__file__).resolve().parents[2] / "fixtures" / "ws_plugins"
 

@@ -460,7 +460,7 @@ async def test_the_dev_endpoint_uses_the_api_key_and_names_the_agent(
 async def test_from_settings_picks_the_endpoint_from_the_credentials(
     tool_server: ToolServer,
 ) -> None:
-    from toolserver.config import load_settings
+    from toolserver.settings import load_settings
 
     both = load_settings(
         blackbox_token="tok", blackbox_api_key="key", blackbox_agent_id="a1", _env_file=None
@@ -510,7 +510,7 @@ async def test_lifecycle_and_tool_requests_are_logged(
 async def test_manager_refuses_without_credentials_and_beyond_its_limit(
     tool_server: ToolServer, standin: StandIn
 ) -> None:
-    from toolserver.config import load_settings
+    from toolserver.settings import load_settings
     from toolserver.surfaces.websocket import SessionLimitError
 
     unconfigured = SessionManager(

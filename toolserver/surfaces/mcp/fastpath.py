@@ -51,8 +51,8 @@ from opentelemetry import trace
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from toolserver.auth import principal_of
 from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.http.auth import principal_of
 from toolserver.surfaces.mcp.fastwire import (
     Exchange,
     ResultShapes,

@@ -30,7 +30,7 @@ import pydantic_core
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from toolserver.config import Settings
+from toolserver.settings import Settings
 
 __all__ = ["HostGuard", "OriginPolicy"]
 

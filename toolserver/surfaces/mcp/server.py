@@ -34,12 +34,12 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from toolserver import __version__
-from toolserver.auth import principal_of
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.executor import Executor
 from toolserver.core.registry import Registry
 from toolserver.core.schema import tool_schema
+from toolserver.http.auth import principal_of
 from toolserver.surfaces.mcp.results import call_result, failure_result, listed_tool
 
 __all__ = ["ToolHandlers", "build_server", "client_log_level"]

@@ -19,55 +19,48 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from toolserver.config import ConfigError
 from toolserver.runtime import ToolServer
+from toolserver.settings import ConfigError
 from toolserver.surfaces.mcp.security import OriginPolicy
 from toolserver.surfaces.mcp.server import ToolHandlers
-from toolserver.surfaces.mcp.transports import McpTransports
+from toolserver.surfaces.mcp.transports import MCP_PATH, MESSAGES_PATH, SSE_PATH, McpTransports
 
 __all__ = ["McpSurface"]
 
 _ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-# First path segments the app already serves; an endpoint named like one would shadow it.
-RESERVED_NAMES = frozenset(
-    {
-        "tools",
-        "healthz",
-        "readyz",
-        "metrics",
-        "sessions",
-        "docs",
-        "redoc",
-        "openapi.json",
-        "sse",
-        "messages",
-        "mcp",
-    }
-)
+_OWN_NAMES = frozenset(path.strip("/") for path in (SSE_PATH, MESSAGES_PATH, MCP_PATH))
 
 
-def _check_name(name: str) -> None:
-    if not _ENDPOINT_NAME.match(name) or name.lower() in RESERVED_NAMES:
+def _check_name(name: str, reserved: frozenset[str]) -> None:
+    if not _ENDPOINT_NAME.match(name) or name.lower() in reserved:
         raise ConfigError(
             f"TOOLSERVER_MCP_ENDPOINTS: endpoint name {name!r} cannot be used: names are letters, "
-            f"digits, '_' and '-', and not one of {', '.join(sorted(RESERVED_NAMES))}"
+            f"digits, '_' and '-', and not one of {', '.join(sorted(reserved))}"
         )
 
 
 class McpSurface:
     """MCP over legacy HTTP+SSE and Streamable HTTP, for one :class:`ToolServer`.
 
+    Args:
+        server: what to serve.
+        reserved: first path segments the rest of the app serves (``tools``, ``healthz``, ...);
+            an extra endpoint named like one would shadow it.
+
     Attributes:
         endpoints: the main endpoint's transports first, then one per configured subset.
     """
 
-    def __init__(self, server: ToolServer) -> None:
+    name = "mcp"
+
+    def __init__(self, server: ToolServer, *, reserved: frozenset[str] = frozenset()) -> None:
+        reserved = reserved | _OWN_NAMES
         settings = server.settings
         policy = OriginPolicy.from_settings(settings)
         main = ToolHandlers(server.registry, server.executor)
         self.endpoints: list[McpTransports] = [McpTransports(main, "", settings, policy)]
         for name, selectors in settings.mcp_endpoints.items():
-            _check_name(name)
+            _check_name(name, reserved)
             subset = ToolHandlers(server.registry.subset(selectors), server.executor, name)
             self.endpoints.append(McpTransports(subset, f"/{name}", settings, policy))
 
@@ -81,6 +74,11 @@ class McpSurface:
         return {
             key: app for endpoint in self.endpoints for key, app in endpoint.fast_routes.items()
         }
+
+    @staticmethod
+    def stream_kind(path: str) -> str | None:
+        """``mcp_sse`` for a legacy SSE session's stream (counted as an open MCP session)."""
+        return "mcp_sse" if path.rstrip("/").endswith(SSE_PATH) else None
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:

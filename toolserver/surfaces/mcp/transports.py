@@ -41,13 +41,21 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from toolserver.config import Settings
+from toolserver.settings import Settings
 from toolserver.surfaces.mcp.fastpath import McpFastPath
 from toolserver.surfaces.mcp.keepalive import SseKeepAlive
 from toolserver.surfaces.mcp.security import HostGuard, OriginPolicy
 from toolserver.surfaces.mcp.server import ToolHandlers, build_server
 
-__all__ = ["McpTransports"]
+__all__ = ["MCP_PATH", "MESSAGES_PATH", "SSE_PATH", "McpTransports"]
+
+# Paths of one endpoint, under its prefix ("" for the main endpoint, "/crm" for a subset).
+SSE_PATH = "/sse"
+"""Legacy HTTP+SSE: the event stream a client opens first (BlackBox ``transport: "SSE"``)."""
+MESSAGES_PATH = "/messages"
+"""Legacy HTTP+SSE: where the client POSTs its messages (the stream's ``endpoint`` event)."""
+MCP_PATH = "/mcp"
+"""Streamable HTTP (BlackBox ``transport: "StreamableHTTP"``)."""
 
 # Host and Origin are checked by HostGuard against the deployment's configuration; the SDK keeps
 # only its Content-Type check.
@@ -73,7 +81,7 @@ class McpTransports:
         self.policy = policy
         self.ping_interval = settings.sse_ping_interval
         self.sse = SseServerTransport(
-            f"{prefix}/messages/",
+            f"{prefix}{MESSAGES_PATH}/",
             security_settings=_SDK_SECURITY,
             max_request_body_size=settings.max_body_bytes,
         )
@@ -113,10 +121,10 @@ class McpTransports:
     def routes(self) -> list[BaseRoute]:
         p = self.prefix
         return [
-            Route(f"{p}/sse", self._guarded(self.handle_sse, streams=True), methods=["GET"]),
-            Route(f"{p}/messages/", self.messages, methods=["POST"]),
-            Route(f"{p}/messages", self.messages, methods=["POST"]),
-            Route(f"{p}/mcp", self.streamable_http, methods=["GET", "POST", "DELETE"]),
+            Route(p + SSE_PATH, self._guarded(self.handle_sse, streams=True), methods=["GET"]),
+            Route(f"{p}{MESSAGES_PATH}/", self.messages, methods=["POST"]),
+            Route(p + MESSAGES_PATH, self.messages, methods=["POST"]),
+            Route(p + MCP_PATH, self.streamable_http, methods=["GET", "POST", "DELETE"]),
         ]
 
     @property
@@ -124,9 +132,9 @@ class McpTransports:
         """The POSTs of every round trip, served without routing: ``/mcp`` and the SSE messages."""
         p = self.prefix
         return {
-            ("POST", f"{p}/mcp"): self.streamable_http,
-            ("POST", f"{p}/messages/"): self.messages,
-            ("POST", f"{p}/messages"): self.messages,
+            ("POST", p + MCP_PATH): self.streamable_http,
+            ("POST", f"{p}{MESSAGES_PATH}/"): self.messages,
+            ("POST", p + MESSAGES_PATH): self.messages,
         }
 
     @contextlib.asynccontextmanager

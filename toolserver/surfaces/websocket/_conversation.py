@@ -20,7 +20,7 @@ import structlog
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from toolserver.surfaces.websocket import protocol
+from toolserver.surfaces.websocket import protocol as protocol
 from toolserver.surfaces.websocket._tool_requests import ToolRequests
 from toolserver.surfaces.websocket.errors import SessionClosedError
 

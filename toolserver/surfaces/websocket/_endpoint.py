@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from toolserver.config import Settings
-from toolserver.surfaces.websocket import protocol
-from toolserver.surfaces.websocket.connection import RetryPolicy
+from toolserver.settings import Settings
+from toolserver.surfaces.websocket import protocol as protocol
 from toolserver.surfaces.websocket.errors import SessionConfigError
 from toolserver.surfaces.websocket.protocol import Mode
+from toolserver.surfaces.websocket.retry import RetryPolicy
 
 __all__ = ["Endpoint", "settings_options"]
 

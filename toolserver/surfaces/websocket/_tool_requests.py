@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.executor import Executor
-from toolserver.surfaces.websocket import protocol
+from toolserver.surfaces.websocket import protocol as protocol
 
 __all__ = ["ToolRequests"]
 

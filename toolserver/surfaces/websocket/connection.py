@@ -9,7 +9,6 @@ tested without waiting.
 
 from __future__ import annotations
 
-import dataclasses
 import random as _random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -21,45 +20,17 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from toolserver import __version__
 from toolserver.surfaces.websocket.errors import ConnectError
+from toolserver.surfaces.websocket.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from toolserver.surfaces.websocket._endpoint import Endpoint
 
-__all__ = ["MAX_MESSAGE_BYTES", "RetryPolicy", "connect_with_retry"]
+__all__ = ["MAX_MESSAGE_BYTES", "connect_with_retry"]
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 """The largest server message accepted; tool arguments and texts are far smaller."""
 
 _log = structlog.get_logger("toolserver.websocket")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How connection attempts are retried: bounded, exponential, jittered.
-
-    Every failed attempt is retried, a refused handshake included: a refusal can be transient
-    (a deploy, a token just issued), and the bound keeps a wrong credential from retrying for long.
-
-    The n-th retry waits ``min(max_delay, initial_delay * multiplier ** (n - 1))`` scaled by a
-    random factor in ``[1 - jitter, 1]``, so many sessions refused at once do not come back in step.
-    """
-
-    attempts: int = 5
-    initial_delay: float = 0.5
-    max_delay: float = 10.0
-    multiplier: float = 2.0
-    jitter: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        if not 0.0 <= self.jitter <= 1.0:
-            raise ValueError("jitter must be between 0 and 1")
-
-    def delay(self, retry: int, rand: float) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based), ``rand`` in ``[0, 1)``."""
-        base = min(self.max_delay, self.initial_delay * self.multiplier ** (retry - 1))
-        return base * (1.0 - self.jitter * rand)
 
 
 async def connect_with_retry(

@@ -16,7 +16,7 @@ from typing import Any, Self
 import anyio
 import structlog
 
-from toolserver.surfaces.websocket import protocol
+from toolserver.surfaces.websocket import protocol as protocol
 
 __all__ = ["EventHub", "EventStream", "SessionEvent"]
 

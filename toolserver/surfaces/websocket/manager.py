@@ -16,8 +16,8 @@ import anyio
 import anyio.abc
 import structlog
 
-from toolserver.config import Settings
 from toolserver.core.executor import Executor
+from toolserver.settings import Settings
 from toolserver.surfaces.websocket.errors import SessionError
 from toolserver.surfaces.websocket.session import FINAL_STATES, BlackBoxSession
 

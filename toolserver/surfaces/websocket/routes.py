@@ -16,7 +16,7 @@
 ==========================================  ==================================================
 
 Errors have the shape every surface uses: ``{"error": {"type", "message"}}``. Authentication is
-the server's (:mod:`toolserver.auth` covers every path here).
+the server's (:mod:`toolserver.http.auth` covers every path here).
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ from toolserver.surfaces.websocket.manager import SessionLimitError, SessionMana
 from toolserver.surfaces.websocket.protocol import CallType
 from toolserver.surfaces.websocket.session import BlackBoxSession
 
-__all__ = ["session_routes"]
+__all__ = ["SESSIONS_PATH", "session_routes"]
+
+SESSIONS_PATH = "/sessions"
 
 _JSON = "application/json"
 
@@ -182,10 +184,10 @@ def session_routes(manager: SessionManager, *, ping: float = 15.0) -> list[Route
     """The session API's routes, served by ``manager``."""
     handlers = SessionRoutes(manager, ping=ping)
     return [
-        Route("/sessions", handlers.start, methods=["POST"]),
-        Route("/sessions", handlers.list, methods=["GET"]),
-        Route("/sessions/{session_id}", handlers.get, methods=["GET"]),
-        Route("/sessions/{session_id}", handlers.end, methods=["DELETE"]),
-        Route("/sessions/{session_id}/messages", handlers.send, methods=["POST"]),
-        Route("/sessions/{session_id}/events", handlers.events, methods=["GET"]),
+        Route(SESSIONS_PATH, handlers.start, methods=["POST"]),
+        Route(SESSIONS_PATH, handlers.list, methods=["GET"]),
+        Route(f"{SESSIONS_PATH}/{{session_id}}", handlers.get, methods=["GET"]),
+        Route(f"{SESSIONS_PATH}/{{session_id}}", handlers.end, methods=["DELETE"]),
+        Route(f"{SESSIONS_PATH}/{{session_id}}/messages", handlers.send, methods=["POST"]),
+        Route(f"{SESSIONS_PATH}/{{session_id}}/events", handlers.events, methods=["GET"]),
     ]

@@ -35,13 +35,13 @@ import structlog
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from toolserver.config import Settings
 from toolserver.core.executor import Executor
-from toolserver.surfaces.websocket import protocol
+from toolserver.settings import Settings
+from toolserver.surfaces.websocket import protocol as protocol
 from toolserver.surfaces.websocket._conversation import Conversation
 from toolserver.surfaces.websocket._endpoint import Endpoint, settings_options
 from toolserver.surfaces.websocket._tool_requests import ToolRequests
-from toolserver.surfaces.websocket.connection import RetryPolicy, connect_with_retry
+from toolserver.surfaces.websocket.connection import connect_with_retry
 from toolserver.surfaces.websocket.errors import (
     ConnectError,
     SessionClosedError,
@@ -50,6 +50,7 @@ from toolserver.surfaces.websocket.errors import (
 )
 from toolserver.surfaces.websocket.events import EventHub, EventStream, SessionEvent
 from toolserver.surfaces.websocket.protocol import CallType
+from toolserver.surfaces.websocket.retry import RetryPolicy
 
 __all__ = ["FINAL_STATES", "BlackBoxSession", "SessionState"]
 

@@ -1,0 +1,101 @@
+"""The embedded default stores: state kept in this process.
+
+Correct for one process. Several workers or replicas need a shared store
+(:mod:`toolserver.stores.redis`).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from collections.abc import Callable
+
+import anyio
+
+from toolserver.core.idempotency import Compute, IdempotencyStore
+from toolserver.stores.counters import Counters
+
+__all__ = ["MemoryCounters", "MemoryIdempotencyStore"]
+
+
+class MemoryIdempotencyStore(IdempotencyStore):
+    """The embedded default: a bounded in-process map with a time to live.
+
+    Correct for one process; several processes or replicas need a shared store.
+    """
+
+    def __init__(self, *, ttl: float = 3600.0, max_entries: int = 100_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._done: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
+        self._running: dict[str, tuple[anyio.Event, list[bytes]]] = {}
+
+    def _lookup(self, key: str) -> bytes | None:
+        entry = self._done.get(key)
+        if entry is None:
+            return None
+        expires, record = entry
+        if expires < time.monotonic():
+            del self._done[key]
+            return None
+        return record
+
+    async def run_once(self, key: str, compute: Compute) -> tuple[bytes, bool]:
+        record = self._lookup(key)
+        if record is not None:
+            return record, True
+        running = self._running.get(key)
+        if running is not None:
+            event, box = running
+            await event.wait()
+            if box:
+                return box[0], True
+            return await self.run_once(key, compute)  # the first caller was cancelled
+        event, box = anyio.Event(), []
+        self._running[key] = (event, box)
+        try:
+            record, keep = await compute()
+            box.append(record)
+            if keep:
+                self._done[key] = (time.monotonic() + self.ttl, record)
+                while len(self._done) > self.max_entries:
+                    self._done.popitem(last=False)
+            return record, False
+        finally:
+            del self._running[key]
+            event.set()
+
+
+class MemoryCounters(Counters):
+    """Counts in this process: correct for one process, per process with several."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}
+        self._slots: dict[str, int] = {}
+        self._tokens = itertools.count(1)
+
+    async def hit(self, key: str, period: float) -> tuple[int, float]:
+        now = self.clock()
+        ends, count = self._windows.get(key, (0.0, 0))
+        if ends <= now:
+            ends, count = now + period, 0
+            if len(self._windows) > 10_000:  # forget finished windows now and then
+                self._windows = {k: v for k, v in self._windows.items() if v[0] > now}
+        self._windows[key] = (ends, count + 1)
+        return count + 1, ends - now
+
+    async def acquire(self, key: str, limit: int, lease: float) -> str | None:
+        held = self._slots.get(key, 0)
+        if held >= limit:
+            return None
+        self._slots[key] = held + 1
+        return str(next(self._tokens))
+
+    async def release(self, key: str, token: str) -> None:
+        held = self._slots.get(key, 0) - 1
+        if held > 0:
+            self._slots[key] = held
+        else:
+            self._slots.pop(key, None)
