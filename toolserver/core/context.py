@@ -46,6 +46,8 @@ class ToolContext:
             on the WebSocket.
         agent_data: ``agentAdditionalData`` of a webhook.
         endpoint: the caller's phone number or SIP URI, when known.
+        session_id: the surface's session the call came through (a WebSocket session), logged
+            with the call.
         extra: anything else the surface knows about the call (``sip``, ``serverJobId``, ...).
         idempotency_scope: a value that stays the same when the caller retries this call
             (BlackBox's ``callId`` on webhooks). A side-effecting tool called again with the same
@@ -64,6 +66,7 @@ class ToolContext:
     call_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     agent_data: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     endpoint: str | None = None
+    session_id: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     idempotency_scope: str | None = None
     principal: str | None = None

@@ -2,21 +2,45 @@
 
 Every failure carries two texts: ``message`` is written for the model that called the tool (it
 is spoken or paraphrased to a person, so it is short and never leaks internals), and ``detail`` is
-for the operator's log. Surfaces never build error texts of their own: they map a
-:class:`ToolFailure`'s ``kind`` onto their wire format (an HTTP status, an MCP ``isError``
-result, a WebSocket result object).
+for the operator's log. This module and the executor own everything a failure means: its message
+(the constructors below), its log level, its HTTP status and whether a retry could change it
+(:class:`FailureKind`). Surfaces never build error texts or status tables of their own: they
+render a :class:`ToolFailure` in their wire format (an HTTP response, an MCP ``isError`` result or
+protocol error, a WebSocket result object).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FailureKind", "PluginError", "ToolError", "ToolFailure"]
+__all__ = [
+    "INTERNAL_MESSAGE",
+    "FailureKind",
+    "PluginError",
+    "ToolError",
+    "ToolFailure",
+    "internal_error",
+    "unknown_tool",
+]
+
+INTERNAL_MESSAGE = "The tool failed unexpectedly. Continue without it, or try again in a moment."
+_MAX_LISTED_TOOLS = 30
 
 
 class FailureKind(str, enum.Enum):
-    """Why a call did not produce a result; each surface maps these to its own wire format."""
+    """Why a call did not produce a result, and what that means on every surface.
+
+    ``http_status`` follows BlackBox's retry rules for webhooks (4xx is final; 5xx and timeouts
+    are retried, then the tool's ``fallBackResult`` is used):
+
+    - a tool error and a timeout answer **200**: both are answers the agent speaks at once ("the
+      system is slow right now"), because in a voice call a retry of a slow system only makes
+      the caller wait longer;
+    - an unexpected crash answers **500**: often transient, so BlackBox's retry may help;
+    - unknown tools (404), invalid arguments (422) and rate limits (429) are the caller's to fix.
+    """
 
     UNKNOWN_TOOL = "unknown_tool"
     INVALID_ARGUMENTS = "invalid_arguments"
@@ -24,6 +48,32 @@ class FailureKind(str, enum.Enum):
     TIMEOUT = "timeout"
     INTERNAL = "internal_error"
     REJECTED = "rejected"
+
+    @property
+    def http_status(self) -> int:
+        return _HTTP_STATUS[self]
+
+    @property
+    def final(self) -> bool:
+        """Whether calling again with the same arguments gets the same answer, so a retried
+        side-effecting call may be answered from the first outcome; a timeout, a crash or a
+        refusal may turn out differently and runs again."""
+        return self in (FailureKind.TOOL_ERROR, FailureKind.INVALID_ARGUMENTS)
+
+    @property
+    def log_level(self) -> str:
+        """``error`` for what the operator must look at (crashes, timeouts), else ``warning``."""
+        return "error" if self in (FailureKind.INTERNAL, FailureKind.TIMEOUT) else "warning"
+
+
+_HTTP_STATUS = {
+    FailureKind.UNKNOWN_TOOL: 404,
+    FailureKind.INVALID_ARGUMENTS: 422,
+    FailureKind.TOOL_ERROR: 200,
+    FailureKind.TIMEOUT: 200,
+    FailureKind.INTERNAL: 500,
+    FailureKind.REJECTED: 429,
+}
 
 
 class ToolError(Exception):
@@ -81,3 +131,22 @@ class ToolFailure(Exception):
 
     def __repr__(self) -> str:
         return f"ToolFailure({self.kind.value!r}, {self.message!r})"
+
+
+def unknown_tool(name: str, available: Sequence[str]) -> ToolFailure:
+    """No tool ``name`` among ``available``: the message names the tools the caller can reach."""
+    listing = ", ".join(available[:_MAX_LISTED_TOOLS])
+    if len(available) > _MAX_LISTED_TOOLS:
+        listing += ", ..."
+    return ToolFailure(
+        FailureKind.UNKNOWN_TOOL, f"Unknown tool {name!r}. Available tools: {listing or 'none'}."
+    )
+
+
+def internal_error(exc: BaseException | None = None, *, detail: str | None = None) -> ToolFailure:
+    """An unexpected crash: a generic message for the model, the exception for the log."""
+    failure = ToolFailure(
+        FailureKind.INTERNAL, INTERNAL_MESSAGE, detail=detail or (repr(exc) if exc else None)
+    )
+    failure.__cause__ = exc
+    return failure

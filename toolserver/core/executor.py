@@ -24,7 +24,13 @@ from pydantic import ValidationError
 
 from toolserver.core.context import ToolContext
 from toolserver.core.deadlines import Deadlines
-from toolserver.core.errors import FailureKind, ToolError, ToolFailure
+from toolserver.core.errors import (
+    FailureKind,
+    ToolError,
+    ToolFailure,
+    internal_error,
+    unknown_tool,
+)
 from toolserver.core.idempotency import IdempotencyStore, idempotency_key
 from toolserver.core.plugin import Tool
 from toolserver.core.registry import Registry
@@ -47,8 +53,6 @@ class Admission(Protocol):
     ) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 _log = structlog.get_logger("toolserver.calls")
-_INTERNAL_MESSAGE = "The tool failed unexpectedly. Continue without it, or try again in a moment."
-_MAX_LISTED_TOOLS = 30
 
 
 @dataclasses.dataclass(slots=True)
@@ -120,7 +124,7 @@ class Executor:
         self.in_flight += 1
         try:
             if tool is None:
-                raise self._unknown_tool(name)
+                raise unknown_tool(name, self.registry.names)
             validated = self._validate(tool, arguments)
             dedupe = tool.side_effects and context.idempotency_scope and self.idempotency
             run = self._run_once if dedupe else self._run
@@ -143,7 +147,9 @@ class Executor:
             self.in_flight -= 1
             duration = time.perf_counter() - started
             if outcome != "error":  # failures were logged with their detail by _log_failure
-                extra = {"replayed": replayed} if outcome == "ok" else {}
+                extra: dict[str, Any] = {"replayed": replayed} if outcome == "ok" else {}
+                if context.session_id is not None:
+                    extra["session_id"] = context.session_id
                 (_log.info if outcome == "ok" else _log.warning)(
                     "tool.call",
                     surface=context.surface,
@@ -162,16 +168,6 @@ class Executor:
                     observer(record)
 
     # -- steps -------------------------------------------------------------------------------
-
-    def _unknown_tool(self, name: str) -> ToolFailure:
-        names = self.registry.names
-        listing = ", ".join(names[:_MAX_LISTED_TOOLS])
-        if len(names) > _MAX_LISTED_TOOLS:
-            listing += ", ..."
-        return ToolFailure(
-            FailureKind.UNKNOWN_TOOL,
-            f"Unknown tool {name!r}. Available tools: {listing or 'none'}.",
-        )
 
     def _validate(self, tool: Tool, arguments: Arguments) -> Any:
         model = tool.signature.arguments_model
@@ -233,12 +229,8 @@ class Executor:
                 return pydantic_core.to_jsonable_python(value)
             return adapter.dump_python(adapter.validate_python(value), mode="json")
         except Exception as exc:
-            failure = ToolFailure(
-                FailureKind.INTERNAL,
-                _INTERNAL_MESSAGE,
-                detail=f"the result does not match the declared return type: {exc}",
-            )
-            raise failure from exc
+            detail = f"the result does not match the declared return type: {exc}"
+            raise internal_error(exc, detail=detail) from exc
 
     async def _run_once(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         scope = context.idempotency_scope or ""
@@ -250,8 +242,8 @@ class Executor:
                 result = await self._run(tool, validated, context)
             except ToolFailure as failure:
                 ran.append(failure)
-                final = failure.kind in (FailureKind.TOOL_ERROR, FailureKind.INVALID_ARGUMENTS)
-                return pydantic_core.to_json({"failure": failure.to_body()["error"]}), final
+                body = pydantic_core.to_json({"failure": failure.to_body()["error"]})
+                return body, failure.kind.final
             return pydantic_core.to_json({"value": result.value}), True
 
         assert self.idempotency is not None  # _run_once is chosen only with a store
@@ -273,7 +265,7 @@ class Executor:
     def _log_failure(
         self, name: str, context: ToolContext, failure: ToolFailure, started: float
     ) -> None:
-        level = "error" if failure.kind in (FailureKind.INTERNAL, FailureKind.TIMEOUT) else "warning"
+        level = failure.kind.log_level
         fields: dict[str, Any] = {
             "surface": context.surface,
             "tool": name,
@@ -283,6 +275,8 @@ class Executor:
             "outcome": "error",
             "error_kind": failure.kind.value,
         }
+        if context.session_id is not None:
+            fields["session_id"] = context.session_id
         if failure.detail:
             fields["detail"] = failure.detail
         if failure.errors:
@@ -300,9 +294,7 @@ def _failure_of(exc: Exception) -> ToolFailure:
         failure = ToolFailure(FailureKind.TOOL_ERROR, exc.message, detail=exc.detail, data=exc.data)
         failure.__suppress_context__ = True
         return failure
-    failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
-    failure.__cause__ = exc
-    return failure
+    return internal_error(exc)
 
 
 def _invalid_arguments(tool: Tool, exc: ValidationError) -> ToolFailure:

@@ -341,10 +341,11 @@ async def test_tool_requests_and_sessions_are_logged(
     records = [e for e in server.log_events() if e.get("session_id") == summary["id"]]
     names = [r["event"] for r in records]
     assert "ws.session_opened" in names and "ws.session_closed" in names
-    requests = [r for r in records if r["event"] == "ws.tool_request"]
-    assert len(requests) == 5
+    requests = [r for r in records if r["event"] == "tool.call"]
+    assert len(requests) == 5  # one line per tool request, the executor's
     for record in requests:
-        assert {"request_id", "tool", "duration_ms", "outcome"} <= set(record)
+        assert {"call_id", "tool", "duration_ms", "outcome", "surface"} <= set(record)
+    assert "ws.tool_request" not in names
     assert standin.token not in server.log_text()
 
 

@@ -286,8 +286,12 @@ async def test_the_server_dropping_mid_call_fails_the_session(
     assert "lost" in summary["error"]
     assert summary["toolCalls"]["abandoned"] == 1
     assert summary["toolCalls"]["inFlight"] == 0
-    outcomes = {e["tool"]: e["outcome"] for e in log_capture.named("ws.tool_request")}
-    assert outcomes == {"wait_gate": "abandoned", "add": "ok"}
+    # The executor logs every call it ran; the session adds a line only for the one it could
+    # not answer.
+    calls = {e["tool"]: e["outcome"] for e in log_capture.named("tool.call")}
+    assert calls == {"wait_gate": "cancelled", "add": "ok"}
+    undelivered = {e["tool"]: e["outcome"] for e in log_capture.named("ws.tool_request")}
+    assert undelivered == {"wait_gate": "abandoned"}
 
 
 async def test_a_refused_handshake_is_retried_with_backoff_then_reported(
@@ -496,14 +500,17 @@ async def test_lifecycle_and_tool_requests_are_logged(
     closed = log_capture.named("ws.session_closed")
     assert len(opened) == 1 and len(closed) == 1
     assert closed[0]["session_id"] == s.id and closed[0]["state"] == "closed"
-    requests = log_capture.named("ws.tool_request")
-    assert {r["tool"] for r in requests} == {"boom", "crash", "slow", "no_such_tool", "add"}
+    # One line per tool request: the executor's, carrying the session.
+    requests = log_capture.named("tool.call")
+    assert sorted(r["tool"] for r in requests) == ["add", "boom", "crash", "no_such_tool", "slow"]
     for record in requests:
+        assert record["surface"] == "websocket"
         assert record["session_id"] == s.id
-        assert record["request_id"].startswith("req-")
+        assert record["call_id"].startswith("req-")
         assert isinstance(record["duration_ms"], float)
         assert record["outcome"] == "error"
         assert record["error_kind"]
+    assert log_capture.named("ws.tool_request") == []
     assert standin.token not in log_capture.text
 
 

@@ -35,7 +35,7 @@ from mcp.shared.exceptions import MCPError
 
 from toolserver import __version__
 from toolserver.core.context import ToolContext
-from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.errors import FailureKind, ToolFailure, unknown_tool
 from toolserver.core.executor import Executor
 from toolserver.core.registry import Registry
 from toolserver.core.schema import tool_schema
@@ -48,7 +48,6 @@ _log = structlog.get_logger("toolserver.mcp")
 _LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
 _LEVEL_STATE_KEY = "toolserver.log_level"
-_MAX_LISTED_TOOLS = 30
 _GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream)
 
 
@@ -67,17 +66,6 @@ def _connection_state(ctx: ServerRequestContext[Any, Any]) -> dict[str, Any] | N
     connection = getattr(ctx.session, "_connection", None)
     state = getattr(connection, "state", None)
     return state if isinstance(state, dict) else None
-
-
-def _unknown_tool(name: str, registry: Registry) -> MCPError:
-    names = registry.names
-    listing = ", ".join(names[:_MAX_LISTED_TOOLS])
-    if len(names) > _MAX_LISTED_TOOLS:
-        listing += ", ..."
-    return MCPError(
-        code=types.INVALID_PARAMS,
-        message=f"Unknown tool {name!r}. Available tools: {listing or 'none'}.",
-    )
 
 
 class ToolHandlers:
@@ -115,7 +103,9 @@ class ToolHandlers:
         if self.registry is self.executor.registry or name in self.registry:
             return None
         _log.warning("mcp.tool_refused", endpoint=self.endpoint, tool=name)
-        return _unknown_tool(name, self.registry)
+        return MCPError(
+            code=types.INVALID_PARAMS, message=unknown_tool(name, self.registry.names).message
+        )
 
     def context(
         self,

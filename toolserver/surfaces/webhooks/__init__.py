@@ -6,11 +6,6 @@
 """
 
 from toolserver.surfaces.webhooks.openapi import openapi_paths
-from toolserver.surfaces.webhooks.surface import (
-    STATUS_BY_KIND,
-    TOOLS_PATH,
-    WebhookSurface,
-    tool_path,
-)
+from toolserver.surfaces.webhooks.surface import TOOLS_PATH, WebhookSurface, tool_path
 
-__all__ = ["STATUS_BY_KIND", "TOOLS_PATH", "WebhookSurface", "openapi_paths", "tool_path"]
+__all__ = ["TOOLS_PATH", "WebhookSurface", "openapi_paths", "tool_path"]

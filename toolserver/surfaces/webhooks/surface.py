@@ -3,7 +3,9 @@
 The body is BlackBox's ``ToolWebHookPayload`` (arguments under ``arguments``; unknown fields
 ignored) or a bare JSON object of arguments. The whole 200 body is the result the model reads.
 
-Status codes follow BlackBox's retry rules (4xx is final, 5xx and timeouts are retried):
+Status codes follow BlackBox's retry rules (4xx is final, 5xx and timeouts are retried); a failed
+call's status is its kind's (:class:`~toolserver.core.errors.FailureKind`), the rest is this
+module's:
 
 ============================  ======  ==========================================================
 outcome                       status  why
@@ -40,23 +42,15 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from toolserver.core.context import ToolContext
-from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.errors import ToolFailure
 from toolserver.core.schema import tool_schema
 from toolserver.http.auth import SIGNATURE_HEADER, principal_of, signature_valid, unauthorized_body
 from toolserver.runtime import ToolServer
 
-__all__ = ["PAYLOAD_TYPE", "STATUS_BY_KIND", "TOOLS_PATH", "WebhookSurface", "tool_path"]
+__all__ = ["PAYLOAD_TYPE", "TOOLS_PATH", "WebhookSurface", "tool_path"]
 
 _log = structlog.get_logger("toolserver.webhooks")
 
-STATUS_BY_KIND: dict[FailureKind, int] = {
-    FailureKind.UNKNOWN_TOOL: 404,
-    FailureKind.INVALID_ARGUMENTS: 422,
-    FailureKind.TOOL_ERROR: 200,
-    FailureKind.TIMEOUT: 200,
-    FailureKind.INTERNAL: 500,
-    FailureKind.REJECTED: 429,
-}
 PAYLOAD_TYPE = "ToolWebHookPayload"
 _JSON = "application/json"
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -102,7 +96,7 @@ def _failure_answer(failure: ToolFailure) -> tuple[int, bytes, tuple[tuple[bytes
     extra: tuple[tuple[bytes, bytes], ...] = ()
     if failure.retry_after is not None:
         extra = ((b"retry-after", str(max(1, round(failure.retry_after))).encode()),)
-    return STATUS_BY_KIND[failure.kind], pydantic_core.to_json(failure.to_body()), extra
+    return failure.kind.http_status, pydantic_core.to_json(failure.to_body()), extra
 
 
 async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:

@@ -25,7 +25,7 @@ import structlog
 from websockets.exceptions import ConnectionClosed
 
 from toolserver.core.context import ToolContext
-from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.errors import FailureKind, ToolFailure, internal_error
 from toolserver.core.executor import Executor
 from toolserver.surfaces.websocket import protocol as protocol
 
@@ -33,7 +33,6 @@ __all__ = ["ToolRequests"]
 
 _log = structlog.get_logger("toolserver.websocket")
 
-_INTERNAL_MESSAGE = "The tool failed unexpectedly. Continue without it, or try again in a moment."
 _ENDING_MESSAGE = "The conversation is ending; the tool was not run."
 
 RequestId = str | int
@@ -171,6 +170,7 @@ class ToolRequests:
             call_data=self._call_data,
             endpoint=self._endpoint,
             agent_id=self._agent_id,
+            session_id=self.session_id,
             extra={"session_id": self.session_id},
             idempotency_scope=None,
         )
@@ -180,6 +180,7 @@ class ToolRequests:
         request_id, tool, failure = pending.id, pending.tool, pending.failure
         started = time.perf_counter()
         outcome, error_kind, value = "error", None, None
+        ran = False  # the executor ran the call, and wrote its log line
         try:
             if failure is None and self._ending():
                 failure = ToolFailure(FailureKind.REJECTED, _ENDING_MESSAGE)
@@ -190,10 +191,13 @@ class ToolRequests:
                     )
                 except ToolFailure as exc:
                     failure = exc
-                except Exception as exc:
+                    ran = True
+                except Exception as exc:  # the executor answers every failure; this is a bug
                     _log.exception("ws.tool_request_crashed", session_id=self.session_id, tool=tool)
-                    failure = ToolFailure(FailureKind.INTERNAL, _INTERNAL_MESSAGE, detail=repr(exc))
+                    failure = internal_error(exc)
+                    ran = True
                 else:
+                    ran = True
                     outcome, value = "ok", result.value
             if failure is not None:
                 error_kind = failure.kind.value
@@ -213,15 +217,18 @@ class ToolRequests:
             if not self._in_flight:
                 self._idle.set()
             self.counts[outcome] += 1
-            (_log.info if outcome == "ok" else _log.warning)(
-                "ws.tool_request",
-                session_id=self.session_id,
-                request_id=str(request_id),
-                tool=tool,
-                duration_ms=duration_ms,
-                outcome=outcome,
-                error_kind=error_kind,
-            )
+            if not ran or outcome in ("unanswered", "abandoned"):
+                # What the executor's ``tool.call`` line cannot say: a request refused before
+                # it ran (malformed, session ending), or an answer that never left.
+                _log.warning(
+                    "ws.tool_request",
+                    session_id=self.session_id,
+                    request_id=str(request_id),
+                    tool=tool,
+                    duration_ms=duration_ms,
+                    outcome=outcome,
+                    error_kind=error_kind,
+                )
             self._publish(
                 "tool_response",
                 {
