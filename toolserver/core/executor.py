@@ -9,6 +9,7 @@ surface behaves the same.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -23,7 +24,6 @@ import structlog
 from pydantic import ValidationError
 
 from toolserver.core.context import ToolContext
-from toolserver.core.deadlines import Deadlines
 from toolserver.core.errors import (
     FailureKind,
     ToolError,
@@ -111,7 +111,6 @@ class Executor:
         self.admission = admission
         self.observers: list[CallObserver] = []
         self.in_flight = 0
-        self._deadlines = Deadlines()
 
     def timeout_for(self, tool: Tool) -> float:
         return tool.timeout if tool.timeout is not None else self.default_timeout
@@ -195,31 +194,29 @@ class Executor:
     async def _run(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         kwargs = self._kwargs(tool, validated, context)
         timeout = self.timeout_for(tool)
-        # The deadline tells its own expiry apart from a TimeoutError the tool raises itself (its
-        # own HTTP client timing out): that one is the tool's failure, not the executor's timeout.
-        deadline = self._deadlines.enter(timeout)
+        # The scope knows whether it expired, which tells the executor's timeout apart from a
+        # TimeoutError the tool raises itself (its own HTTP client timing out): that one is the
+        # tool's failure.
+        deadline = asyncio.timeout(timeout)
         try:
-            if tool.signature.is_async:
-                value = await tool.fn(**kwargs)
-            else:
-                value = await anyio.to_thread.run_sync(
-                    functools.partial(tool.fn, **kwargs),
-                    abandon_on_cancel=True,
-                    limiter=self.thread_limiter,
-                )
-        except BaseException as exc:
-            if not deadline.exit(exc):
-                raise _failure_of(exc) if isinstance(exc, Exception) else exc
-            timed_out = True
-        else:
-            timed_out = deadline.exit(None)
-        if timed_out:
+            async with deadline:
+                if tool.signature.is_async:
+                    value = await tool.fn(**kwargs)
+                else:
+                    value = await anyio.to_thread.run_sync(
+                        functools.partial(tool.fn, **kwargs),
+                        abandon_on_cancel=True,
+                        limiter=self.thread_limiter,
+                    )
+        except Exception as exc:
+            if not (isinstance(exc, TimeoutError) and deadline.expired()):
+                raise _failure_of(exc)  # noqa: B904 -- the failure keeps its cause for the log
             raise ToolFailure(
                 FailureKind.TIMEOUT,
                 f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
                 "behind it is slow or unavailable right now; continue without it or try later.",
                 detail=f"timeout after {timeout:g}s",
-            )
+            ) from None
         return ToolResult(tool, self._serialise(tool, value))
 
     def _serialise(self, tool: Tool, value: Any) -> Any:
