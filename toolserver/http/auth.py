@@ -59,9 +59,6 @@ class KeyChecker:
                 bearer = value[7:].strip()
         return bearer
 
-    def valid(self, presented: bytes | None) -> bool:
-        return self.identify(presented) is not None
-
     def identify(self, presented: bytes | None) -> str | None:
         """The key id of ``presented`` when it is a configured key, else None.
 

@@ -232,13 +232,6 @@ class BlackBoxSession:
             raise ConnectError(reason, attempts=self.attempts, status=status)
         raise SessionError(self.error or "the session failed")
 
-    async def wait_open(self) -> None:
-        """Return once the session is open, or raise when it could not be opened."""
-        await self._opened.wait()
-        if self.opened_at is None:
-            self.raise_for_failure()
-            raise SessionClosedError("the session ended before it opened")
-
     async def send_text(self, text: str) -> None:
         """Say ``text`` to the agent as the user (an ``incomingChatMessage``)."""
         if self.state != "open":
