@@ -36,6 +36,7 @@ from starlette.applications import Starlette
 from toolserver.http.asgi import ToolServerApp, collect_fast_routes
 from toolserver.http.auth import ApiKeyAuth, KeyChecker
 from toolserver.http.docs import OpenApiDocs
+from toolserver.http.errors import error_handlers
 from toolserver.http.health import Health
 from toolserver.http.streams import EventStreamCloser
 from toolserver.observability.logs import configure_logging, quiet_access_log, redact_secrets
@@ -105,7 +106,14 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
             yield
         _log.info("server.stopped")
 
-    routed = Starlette(routes=[r for part in parts for r in part.routes], lifespan=lifespan)
+    routed = Starlette(
+        routes=[r for part in parts for r in part.routes],
+        lifespan=lifespan,
+        exception_handlers=error_handlers(),
+    )
+    # A path with a trailing slash is not redirected: the redirect's Location would be built
+    # from the request's Host header, before any signature check.
+    routed.router.redirect_slashes = False
     public = frozenset().union(*(getattr(part, "public_paths", ()) for part in parts))
     quiet = frozenset().union(*(getattr(part, "quiet_paths", ()) for part in parts))
     return ToolServerApp(
@@ -116,6 +124,8 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
         trusted_proxies=trusted_proxies,
         surfaces={surface.name: surface for surface in surfaces},
         quiet_paths=quiet,
+        max_body=settings.max_body_bytes,
+        cors=_cors(settings),
     )
 
 
@@ -130,6 +140,22 @@ def _auth(server: ToolServer, public: frozenset[str], signed: Any) -> ApiKeyAuth
         return None
     checker = KeyChecker(server.resolve_api_keys(), settings.auth_header)
     return ApiKeyAuth(checker, is_public=public.__contains__, is_signed=signed)
+
+
+def _cors(settings: Settings) -> dict[str, Any] | None:
+    """The CORS policy for ``TOOLSERVER_ALLOWED_ORIGINS`` (none: no browser origin is served)."""
+    if not settings.allowed_origins:
+        return None
+    return {
+        "allow_origins": settings.allowed_origins,
+        "allow_methods": ["GET", "POST", "DELETE", "OPTIONS"],
+        "allow_headers": [
+            settings.auth_header, "authorization", "content-type", "accept", "last-event-id",
+            "mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name",
+        ],  # fmt: skip
+        "expose_headers": ["mcp-session-id", "retry-after", "x-toolserver-replayed"],
+        "max_age": 600,
+    }
 
 
 def _first_segments(parts: Iterable[Any]) -> frozenset[str]:

@@ -219,6 +219,11 @@ class Calendar:
         forward) is refused.
         """
         value = value.replace(second=0, microsecond=0)
+        # Far outside the bookable days, refuse before any time zone arithmetic: near the ends
+        # of the calendar (year 1 or 9999) a conversion would not be representable.
+        slack = dt.timedelta(days=2)
+        if not self.today - slack <= value.date() <= self.last_bookable_day() + slack:
+            self.check_day(value.date())
         if value.tzinfo is not None:
             return value.astimezone(self.zone)
         local = value.replace(tzinfo=self.zone)

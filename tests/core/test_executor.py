@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from toolserver import Plugin, ToolContext, ToolError
-from toolserver.core.errors import FailureKind, ToolFailure
+from toolserver.core.errors import FailureKind, PluginError, ToolFailure
 from toolserver.core.executor import CallRecord, Executor
 from toolserver.core.registry import Registry
 from toolserver.stores.memory import MemoryIdempotencyStore
@@ -875,3 +875,93 @@ async def test_refused_call_does_not_run(plugin: Plugin) -> None:
     assert failure.to_body() == {"error": {"type": "rejected", "message": "Too many calls; wait."}}
     assert runs == 0
     assert [r.error_kind for r in records] == ["rejected"]
+
+
+# -- fallbacks, the deadline a tool sees, calls cut off at shutdown ---------------------------
+
+
+async def test_a_fallback_answers_for_a_crash_but_not_for_a_tool_error(
+    plugin: Plugin, log_capture: Any
+) -> None:
+    @plugin.tool(fallback={"status": "unknown"})
+    async def status(kind: str) -> dict:
+        """A status."""
+        if kind == "crash":
+            raise RuntimeError("connection reset")
+        raise ToolError("No such order.")
+
+    executor = executor_for(plugin)
+    result = await executor.call("status", {"kind": "crash"}, context())
+    assert result.value == {"status": "unknown"}
+    assert result.fallback_for is not None and result.fallback_for.kind is FailureKind.INTERNAL
+    event = log_capture.named("tool.call")[-1]
+    assert event["outcome"] == "fallback" and event["error_kind"] == "internal_error"
+    assert "connection reset" in event["detail"]
+    failure = await fail(executor, "status", {"kind": "answer"})
+    assert failure.kind is FailureKind.TOOL_ERROR
+
+
+async def test_none_is_a_fallback_too(plugin: Plugin) -> None:
+    @plugin.tool(fallback=None, timeout=0.01)
+    async def slow() -> str:
+        """Slow."""
+        await anyio.sleep(10)
+        return "late"
+
+    result = await executor_for(plugin).call("slow", {}, context())
+    assert result.value is None and result.fallback_for.kind is FailureKind.TIMEOUT
+
+
+def test_a_fallback_must_be_json(plugin: Plugin) -> None:
+    with pytest.raises(PluginError, match="fallback must be JSON"):
+        plugin.add_tool(lambda: None, name="odd", fallback=object())
+
+
+async def test_the_tool_sees_how_much_of_its_budget_remains(plugin: Plugin) -> None:
+    seen: list[float | None] = []
+
+    @plugin.tool(timeout=5)
+    async def budget(ctx: ToolContext) -> str:
+        """Reports its budget."""
+        seen.append(ctx.remaining())
+        return "ok"
+
+    @plugin.tool(timeout=2)
+    def budget_sync(ctx: ToolContext) -> str:
+        """Reports its budget from a thread."""
+        seen.append(ctx.remaining())
+        return "ok"
+
+    executor = executor_for(plugin)
+    await executor.call("budget", {}, context())
+    await executor.call("budget_sync", {}, context())
+    assert 4.0 < seen[0] <= 5.0 and 1.0 < seen[1] <= 2.0
+    assert ToolContext(surface="test").remaining() is None
+
+
+async def test_calls_cut_off_at_shutdown_answer_stopping(plugin: Plugin, log_capture: Any) -> None:
+    started = anyio.Event()
+
+    @plugin.tool
+    async def long_call() -> str:
+        """Takes long."""
+        started.set()
+        await anyio.sleep(60)
+        return "done"
+
+    executor = executor_for(plugin)
+    failures: list[ToolFailure] = []
+
+    async def call() -> None:
+        failures.append(await fail(executor, "long_call", {}))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(call)
+        await started.wait()
+        assert executor.stop_calls() == 1
+    (failure,) = failures
+    assert failure.kind is FailureKind.STOPPING and failure.retry_after == 1
+    assert failure.kind.http_status == 503
+    assert executor.in_flight == 0
+    event = log_capture.named("tool.call")[-1]
+    assert event["error_kind"] == "stopping" and "exc_info" not in event

@@ -8,6 +8,7 @@ so a tool behaves the same whether it was reached by a webhook, MCP or the WebSo
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
@@ -57,6 +58,8 @@ class ToolContext:
             with (never the key itself); None when the call carries no key. Rate limits and
             concurrency caps are counted per principal.
         log: a structlog logger already bound to the surface, tool and call id.
+        deadline: when the executor gives up on the call (``time.monotonic()`` seconds), set
+            as the tool starts; :meth:`remaining` is what most tools want.
     """
 
     surface: Surface
@@ -73,6 +76,22 @@ class ToolContext:
     log: Any = _TOOL_LOG
     progress_reporter: ProgressReporter = dataclasses.field(default=_no_progress, repr=False)
     client_logger: ClientLogger = dataclasses.field(default=_no_client_log, repr=False)
+    deadline: float | None = None
+
+    def remaining(self) -> float | None:
+        """Seconds left of the call's budget (never below 0), None outside the executor.
+
+        Pass it to the upstream call and its retries, so they stop in time for the tool to
+        answer with something better than the executor's timeout::
+
+            async for attempt in stamina.retry_context(on=httpx.HTTPError,
+                                                       timeout=ctx.remaining()):
+                with attempt:
+                    response = await client.get(url, timeout=ctx.remaining())
+        """
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
 
     async def report_progress(
         self, progress: float, total: float | None = None, message: str | None = None

@@ -38,7 +38,11 @@ class FailureKind(str, enum.Enum):
     - a tool error and a timeout answer **200**: both are answers the agent speaks at once ("the
       system is slow right now"), because in a voice call a retry of a slow system only makes
       the caller wait longer;
+    - the system behind the tool is known to be down (its circuit is open,
+      :mod:`toolserver.core.circuits`) answers **200** too, at once;
     - an unexpected crash answers **500**: often transient, so BlackBox's retry may help;
+    - a call cut off because this server is stopping answers **503** with ``Retry-After``, so
+      BlackBox retries it on another replica;
     - unknown tools (404), invalid arguments (422) and rate limits (429) are the caller's to fix.
     """
 
@@ -48,6 +52,8 @@ class FailureKind(str, enum.Enum):
     TIMEOUT = "timeout"
     INTERNAL = "internal_error"
     REJECTED = "rejected"
+    UNAVAILABLE = "unavailable"
+    STOPPING = "stopping"
 
     @property
     def http_status(self) -> int:
@@ -65,6 +71,12 @@ class FailureKind(str, enum.Enum):
         """``error`` for what the operator must look at (crashes, timeouts), else ``warning``."""
         return "error" if self in (FailureKind.INTERNAL, FailureKind.TIMEOUT) else "warning"
 
+    @property
+    def upstream_failed(self) -> bool:
+        """Whether the failure says the system behind the tool is slow or broken: what a
+        circuit counts and what a fallback answers for."""
+        return self in (FailureKind.TIMEOUT, FailureKind.INTERNAL)
+
 
 _HTTP_STATUS = {
     FailureKind.UNKNOWN_TOOL: 404,
@@ -73,6 +85,8 @@ _HTTP_STATUS = {
     FailureKind.TIMEOUT: 200,
     FailureKind.INTERNAL: 500,
     FailureKind.REJECTED: 429,
+    FailureKind.UNAVAILABLE: 200,
+    FailureKind.STOPPING: 503,
 }
 
 

@@ -23,6 +23,8 @@ import pydantic_core
 import structlog
 from pydantic import ValidationError
 
+from toolserver.core.cache import ResultCache, cache_key
+from toolserver.core.circuits import Circuits, Passage
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import (
     FailureKind,
@@ -62,6 +64,9 @@ class ToolResult:
     tool: Tool
     value: Any
     replayed: bool = False
+    cached: bool = False
+    fallback_for: ToolFailure | None = None
+    """The failure this result stands in for, when it is the tool's fallback answer."""
     _json: bytes | None = None
 
     def json(self) -> bytes:
@@ -93,6 +98,10 @@ class Executor:
         thread_limiter: caps how many sync tools run in worker threads at once.
         admission: the step that may refuse a valid call before it runs (limits); none admits
             every call.
+        circuits: the circuit breakers' state (:mod:`toolserver.core.circuits`); None turns
+            circuit breaking off.
+        cache: where cached reads are kept (:mod:`toolserver.core.cache`); None turns caching
+            off.
     """
 
     def __init__(
@@ -103,8 +112,15 @@ class Executor:
         idempotency: IdempotencyStore | None = None,
         thread_limiter: anyio.CapacityLimiter | None = None,
         admission: Admission | None = None,
+        circuits: Circuits | None = None,
+        cache: ResultCache | None = None,
     ) -> None:
         self.registry = registry
+        self.circuits = circuits
+        self.cache = cache
+        self._reads: dict[str, asyncio.Future[ToolResult]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopped: set[asyncio.Task[Any]] = set()
         self.default_timeout = default_timeout
         self.idempotency = idempotency
         self.thread_limiter = thread_limiter
@@ -116,37 +132,70 @@ class Executor:
         return tool.timeout if tool.timeout is not None else self.default_timeout
 
     async def call(self, name: str, arguments: Arguments, context: ToolContext) -> ToolResult:
-        """Run tool ``name``; raise :class:`ToolFailure` when it does not produce a result."""
+        """Run tool ``name``; raise :class:`ToolFailure` when it does not produce a result.
+
+        A tool with a fallback answers with it (a :class:`ToolResult` whose ``fallback_for``
+        says why) when the system behind it fails: a timeout, a crash, an open circuit.
+        """
         started = time.perf_counter()
         tool = self.registry.get(name)
-        outcome, kind, replayed = "error", None, False
+        outcome, kind, result = "error", None, None
+        task = asyncio.current_task()
         self.in_flight += 1
+        if task is not None:
+            self._tasks.add(task)
         try:
             if tool is None:
                 raise unknown_tool(name, self.registry.names)
             validated = self._validate(tool, arguments)
-            dedupe = tool.side_effects and context.idempotency_scope and self.idempotency
-            run = self._run_once if dedupe else self._run
-            if self.admission is None:  # the common case: no context manager to enter
-                result = await run(tool, validated, context)
+            if tool.cache_ttl is not None and self.cache is not None:
+                result = await self._read_through(tool, validated, context)
             else:
-                async with self.admission.admit(tool, context):
-                    result = await run(tool, validated, context)
-            replayed = result.replayed
+                result = await self._guarded(tool, validated, context)
             outcome = "ok"
             return result
         except ToolFailure as failure:
             kind = failure.kind
+            if tool is not None and tool.has_fallback and (
+                kind.upstream_failed or kind is FailureKind.UNAVAILABLE
+            ):
+                outcome = "fallback"
+                result = ToolResult(tool, tool.fallback, fallback_for=failure)
+                self._log_failure(name, context, failure, started, outcome="fallback")
+                return result
             self._log_failure(name, context, failure, started)
             raise
+        except asyncio.CancelledError:
+            if task is None or task not in self._stopped:
+                outcome, kind = "cancelled", None
+                raise
+            # Cut off at the end of the shutdown grace: an answer, not a dropped request.
+            self._stopped.discard(task)
+            task.uncancel()
+            failure = ToolFailure(
+                FailureKind.STOPPING,
+                "The server is restarting. Try again in a moment.",
+                detail="cancelled at the end of the shutdown grace period",
+                retry_after=1,
+            )
+            kind = failure.kind
+            self._log_failure(name, context, failure, started)
+            raise failure from None
         except BaseException:
             outcome, kind = "cancelled", None
             raise
         finally:
             self.in_flight -= 1
+            if task is not None:
+                self._tasks.discard(task)
+                self._stopped.discard(task)
             duration = time.perf_counter() - started
-            if outcome != "error":  # failures were logged with their detail by _log_failure
-                extra: dict[str, Any] = {"replayed": replayed} if outcome == "ok" else {}
+            if outcome == "ok" or outcome == "cancelled":  # the others were logged with detail
+                extra: dict[str, Any] = {}
+                if result is not None:
+                    extra["replayed"] = result.replayed
+                    if result.cached:
+                        extra["cached"] = True
                 if context.session_id is not None:
                     extra["session_id"] = context.session_id
                 (_log.info if outcome == "ok" else _log.warning)(
@@ -166,7 +215,90 @@ class Executor:
                 for observer in self.observers:
                     observer(record)
 
+    def stop_calls(self) -> int:
+        """Cut off every call in flight (the end of the shutdown grace): each answers with a
+        ``STOPPING`` failure at once. Returns how many were running."""
+        for task in self._tasks:
+            if not task.done():
+                self._stopped.add(task)
+                task.cancel()
+        return len(self._stopped)
+
     # -- steps -------------------------------------------------------------------------------
+
+    async def _guarded(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
+        """The call behind its circuit (if the tool has one) and the admission step."""
+        circuit = tool.circuit if self.circuits is not None else None
+        if circuit is None:
+            return await self._admitted(tool, validated, context)
+        assert self.circuits is not None
+        passage = await self.circuits.admit(circuit)
+        if passage is Passage.REFUSE:
+            raise ToolFailure(
+                FailureKind.UNAVAILABLE,
+                f"The system behind the {tool.name} tool is unavailable right now. Continue "
+                "without it, or try again later.",
+                detail=f"circuit {circuit.name} is open",
+            )
+        try:
+            result = await self._admitted(tool, validated, context)
+        except ToolFailure as failure:
+            if failure.kind.upstream_failed or failure.kind is FailureKind.TOOL_ERROR:
+                await self.circuits.record(circuit, passage, ok=not failure.kind.upstream_failed)
+            raise
+        await self.circuits.record(circuit, passage, ok=True)
+        return result
+
+    async def _admitted(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
+        dedupe = tool.side_effects and context.idempotency_scope and self.idempotency
+        run = self._run_once if dedupe else self._run
+        if self.admission is None:  # the common case: no context manager to enter
+            return await run(tool, validated, context)
+        async with self.admission.admit(tool, context):
+            return await run(tool, validated, context)
+
+    async def _read_through(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
+        """A cacheable read: the stored result, or the call's (stored for ``cache_ttl``).
+
+        Identical reads running at once in this process share one call; failures are never
+        stored.
+        """
+        assert self.cache is not None and tool.cache_ttl is not None
+        key = cache_key(
+            tool.name,
+            validated.model_dump(mode="json"),
+            principal=context.principal,
+            call_id=context.call_id if tool.cache_per_call else None,
+        )
+        stored = await self.cache.get(key)
+        if stored is not None:
+            return ToolResult(tool, pydantic_core.from_json(stored), cached=True)
+        running = self._reads.get(key)
+        if running is not None:
+            try:
+                shared = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                if not running.cancelled():
+                    raise  # this call was cancelled, not the one it waited for
+            else:
+                return ToolResult(tool, shared.value, cached=True)
+        future: asyncio.Future[ToolResult] = asyncio.get_running_loop().create_future()
+        self._reads[key] = future
+        try:
+            result = await self._guarded(tool, validated, context)
+        except ToolFailure as failure:
+            future.set_exception(failure)
+            future.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        except BaseException:
+            future.cancel()  # the ones waiting run the call themselves
+            raise
+        finally:
+            if self._reads.get(key) is future:
+                del self._reads[key]
+        future.set_result(result)
+        await self.cache.put(key, result.json(), tool.cache_ttl)
+        return result
 
     def _validate(self, tool: Tool, arguments: Arguments) -> Any:
         model = tool.signature.arguments_model
@@ -192,8 +324,9 @@ class Executor:
         return kwargs
 
     async def _run(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
-        kwargs = self._kwargs(tool, validated, context)
         timeout = self.timeout_for(tool)
+        context.deadline = time.monotonic() + timeout
+        kwargs = self._kwargs(tool, validated, context)
         # The scope knows whether it expired, which tells the executor's timeout apart from a
         # TimeoutError the tool raises itself (its own HTTP client timing out): that one is the
         # tool's failure.
@@ -210,7 +343,7 @@ class Executor:
                     )
         except Exception as exc:
             if not (isinstance(exc, TimeoutError) and deadline.expired()):
-                raise _failure_of(exc)  # noqa: B904 -- the failure keeps its cause for the log
+                raise _failure_of(exc, tool)  # noqa: B904 -- the failure keeps its cause for the log
             raise ToolFailure(
                 FailureKind.TIMEOUT,
                 f"The {tool.name} tool did not answer within {timeout:g} seconds. The system "
@@ -260,7 +393,13 @@ class Executor:
         return ToolResult(tool, stored["value"], replayed=replayed)
 
     def _log_failure(
-        self, name: str, context: ToolContext, failure: ToolFailure, started: float
+        self,
+        name: str,
+        context: ToolContext,
+        failure: ToolFailure,
+        started: float,
+        *,
+        outcome: str = "error",
     ) -> None:
         level = failure.kind.log_level
         fields: dict[str, Any] = {
@@ -269,7 +408,7 @@ class Executor:
             "call_id": context.call_id,
             "agent_id": context.agent_id,
             "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "outcome": "error",
+            "outcome": outcome,
             "error_kind": failure.kind.value,
         }
         if context.session_id is not None:
@@ -283,13 +422,25 @@ class Executor:
         getattr(_log, level)("tool.call", **fields)
 
 
-def _failure_of(exc: Exception) -> ToolFailure:
+def _failure_of(exc: Exception, tool: Tool) -> ToolFailure:
     """What a tool's exception means for the caller."""
     if isinstance(exc, ToolFailure):
         return exc
     if isinstance(exc, ToolError):
         failure = ToolFailure(FailureKind.TOOL_ERROR, exc.message, detail=exc.detail, data=exc.data)
         failure.__suppress_context__ = True
+        return failure
+    if isinstance(exc, OverflowError):
+        # A value the arguments' types allow but the tool cannot compute with (a date at the
+        # end of the calendar): the same call can never succeed, so it must not look like a
+        # crash worth retrying (a 500) either.
+        failure = ToolFailure(
+            FailureKind.INVALID_ARGUMENTS,
+            f"A value given to the {tool.name} tool is out of the range it can work with. "
+            "Check the values with the caller and call again.",
+            detail=repr(exc),
+        )
+        failure.__cause__ = exc
         return failure
     return internal_error(exc)
 

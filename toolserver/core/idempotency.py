@@ -19,15 +19,19 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["Compute", "IdempotencyStore", "idempotency_key"]
+__all__ = ["Compute", "IdempotencyStore", "canonical_json", "idempotency_key"]
 
 Compute = Callable[[], Awaitable[tuple[bytes, bool]]]
 
 
+def canonical_json(value: Any) -> bytes:
+    """``value`` as JSON with every object's keys sorted: equal arguments, equal bytes."""
+    return pydantic_core.to_json(_sorted(value))
+
+
 def idempotency_key(scope: str, tool: str, arguments: Any) -> str:
     """The key of one logical invocation: its scope (``callId``), tool and canonical arguments."""
-    canonical = pydantic_core.to_json(_sorted(arguments))
-    digest = hashlib.sha256(canonical).hexdigest()
+    digest = hashlib.sha256(canonical_json(arguments)).hexdigest()
     return hashlib.sha256(f"{scope}\x00{tool}\x00{digest}".encode()).hexdigest()
 
 

@@ -28,10 +28,20 @@ from typing import Any, TypeVar, overload
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from toolserver.core.circuits import Circuit, CircuitPolicy
 from toolserver.core.errors import PluginError
 from toolserver.core.signature import ToolSignature, read_signature
 
-__all__ = ["Plugin", "PluginSettings", "Tool"]
+__all__ = ["NO_FALLBACK", "Plugin", "PluginSettings", "Tool"]
+
+
+class _NoFallback:
+    def __repr__(self) -> str:
+        return "NO_FALLBACK"
+
+
+NO_FALLBACK: Any = _NoFallback()
+"""A tool without a fallback answer (``None`` is a valid fallback)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[["Plugin"], Awaitable[None] | None]
@@ -65,10 +75,18 @@ class Tool:
     side_effects: bool = False
     idempotent: bool = False
     tags: frozenset[str] = frozenset()
+    fallback: Any = NO_FALLBACK
+    cache_ttl: float | None = None
+    cache_per_call: bool = False
+    circuit: Circuit | None = None
 
     @property
     def is_async(self) -> bool:
         return self.signature.is_async
+
+    @property
+    def has_fallback(self) -> bool:
+        return self.fallback is not NO_FALLBACK
 
 
 def validate_tool_name(name: str) -> str | None:
@@ -88,6 +106,15 @@ def validate_tool_name(name: str) -> str | None:
 class Plugin:
     """A named group of tools with shared settings, state and lifecycle.
 
+    Args:
+        name: the plugin's name; it prefixes the plugin's environment settings.
+        description: what the plugin is for.
+        settings: the plugin's settings class.
+        version: the plugin's version.
+        circuit: a circuit breaker for the system the plugin's tools call
+            (:mod:`toolserver.core.circuits`); a tool naming an ``upstream`` gets that upstream's
+            own circuit with the same policy. None: no circuit breaking.
+
     Attributes:
         name: the plugin's name; it prefixes the plugin's environment settings.
         state: a namespace for what the startup hook opens (a database, an HTTP client).
@@ -100,6 +127,7 @@ class Plugin:
         description: str | None = None,
         settings: type[PluginSettings] | None = None,
         version: str | None = None,
+        circuit: CircuitPolicy | None = None,
     ) -> None:
         if not re.match(r"^[a-zA-Z][a-zA-Z0-9_]*$", name):
             raise PluginError(
@@ -110,6 +138,7 @@ class Plugin:
         self.description = description
         self.version = version
         self.settings_class = settings
+        self.circuit = circuit
         self.state = types.SimpleNamespace()
         self.tools: list[Tool] = []
         self.startup_hooks: list[Hook] = []
@@ -171,6 +200,10 @@ class Plugin:
         idempotent: bool = False,
         tags: tuple[str, ...] = (),
         parse_docstring: bool = True,
+        fallback: Any = NO_FALLBACK,
+        cache_ttl: float | None = None,
+        cache_per_call: bool = False,
+        upstream: str | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -185,6 +218,10 @@ class Plugin:
         idempotent: bool = False,
         tags: tuple[str, ...] = (),
         parse_docstring: bool = True,
+        fallback: Any = NO_FALLBACK,
+        cache_ttl: float | None = None,
+        cache_per_call: bool = False,
+        upstream: str | None = None,
     ) -> F | Callable[[F], F]:
         """Register a function as a tool; usable bare (``@plugin.tool``) or with options.
 
@@ -198,6 +235,13 @@ class Plugin:
                 needs no de-duplication.
             tags: labels for selecting tools (subset endpoints, the OpenAPI bridge).
             parse_docstring: read parameter descriptions from the docstring's Args section.
+            fallback: the answer the agent gets at once when the tool times out, crashes, or
+                its circuit is open (exported to BlackBox as ``fallBackResult``).
+            cache_ttl: seconds an identical call of this read-only tool is answered from the
+                last result (:mod:`toolserver.core.cache`); side-effecting tools cannot be cached.
+            cache_per_call: keep cached results per BlackBox ``callId`` instead of for every call.
+            upstream: the system this tool calls, when the plugin calls several: each upstream
+                has its own circuit (default: the plugin's one circuit).
         """
 
         def register(func: F) -> F:
@@ -210,6 +254,10 @@ class Plugin:
                 idempotent=idempotent,
                 tags=tags,
                 parse_docstring=parse_docstring,
+                fallback=fallback,
+                cache_ttl=cache_ttl,
+                cache_per_call=cache_per_call,
+                upstream=upstream,
             )
             return func
 
@@ -229,11 +277,39 @@ class Plugin:
         tags: tuple[str, ...] = (),
         parse_docstring: bool = True,
         signature: ToolSignature | None = None,
+        fallback: Any = NO_FALLBACK,
+        cache_ttl: float | None = None,
+        cache_per_call: bool = False,
+        upstream: str | None = None,
     ) -> Tool:
         """Register ``fn`` without decorator syntax (used by generated tools such as bridges)."""
         tool_name = name or getattr(fn, "__name__", "")
+        where = f"tool {tool_name!r} of plugin {self.name!r}"
         if timeout is not None and timeout <= 0:
-            raise PluginError(f"tool {tool_name!r} of plugin {self.name!r}: timeout must be > 0")
+            raise PluginError(f"{where}: timeout must be > 0")
+        if cache_ttl is not None:
+            if cache_ttl <= 0:
+                raise PluginError(f"{where}: cache_ttl must be > 0")
+            if side_effects or idempotent:
+                raise PluginError(
+                    f"{where}: a tool that changes something cannot be cached (cache_ttl): a "
+                    "cached answer would say it was done when nothing happened"
+                )
+        if cache_per_call and cache_ttl is None:
+            raise PluginError(f"{where}: cache_per_call needs a cache_ttl")
+        if upstream is not None and self.circuit is None:
+            raise PluginError(f"{where}: upstream needs a circuit policy on the plugin")
+        if fallback is not NO_FALLBACK:
+            try:
+                import pydantic_core
+
+                pydantic_core.to_json(fallback)
+            except Exception:
+                raise PluginError(f"{where}: the fallback must be JSON data") from None
+        circuit = None
+        if self.circuit is not None:
+            circuit_name = self.name if upstream is None else f"{self.name}:{upstream}"
+            circuit = Circuit(circuit_name, self.circuit)
         try:
             sig = signature or read_signature(fn, name=tool_name, parse_docstring=parse_docstring)
         except PluginError as exc:
@@ -248,6 +324,10 @@ class Plugin:
             side_effects=side_effects,
             idempotent=idempotent,
             tags=frozenset(tags),
+            fallback=fallback,
+            cache_ttl=cache_ttl,
+            cache_per_call=cache_per_call,
+            circuit=circuit,
         )
         self.tools.append(tool)
         return tool

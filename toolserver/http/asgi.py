@@ -37,7 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import pydantic_core
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolserver.http.auth import ApiKeyAuth
 from toolserver.http.streams import EventStreamCloser, may_stream
@@ -75,6 +76,10 @@ class ToolServerApp:
 
         surfaces: the surfaces served, by name (``webhook``, ``mcp``, ``websocket``).
         quiet_paths: paths kept out of the access log (probes, scrapes).
+        max_body: the largest request body the routed application reads (fast routes enforce
+            their own); a larger one is answered 413 before the route reads it.
+        cors: the CORS policy for browsers (``TOOLSERVER_ALLOWED_ORIGINS``); preflights are
+            answered before authentication, which a browser cannot send with them.
     """
 
     def __init__(
@@ -87,8 +92,16 @@ class ToolServerApp:
         trusted_proxies: str | list[str] | None = None,
         surfaces: Mapping[str, Any] | None = None,
         quiet_paths: frozenset[str] = frozenset(),
+        max_body: int | None = None,
+        cors: Mapping[str, Any] | None = None,
     ) -> None:
         self.routed = routed
+        self.max_body = max_body
+        self._cors: Any = None
+        if cors:
+            from starlette.middleware.cors import CORSMiddleware
+
+            self._cors = CORSMiddleware(self._serve, **cors)
         self.surfaces = dict(surfaces or {})
         self.quiet_paths = quiet_paths
         self.closer = closer
@@ -114,14 +127,82 @@ class ToolServerApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # a WebSocket, after its proxy headers were applied
             await self.routed(scope, receive, send)
-            return
+        elif self._cors is not None and _has_origin(scope["headers"]):
+            await self._cors(scope, receive, send)  # answers preflights, then _serve
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.auth is not None and not await self.auth.admit(scope, send):
             return
-        app = self.fast_routes.get((scope["method"], scope["path"]), self.routed)
+        app = self.fast_routes.get((scope["method"], scope["path"]))
+        if app is None:
+            app = self.routed
+            if self.max_body is not None and scope["method"] in _BODY_METHODS:
+                if _declared_length(scope["headers"]) > self.max_body:
+                    await _too_large(send, self.max_body)
+                    return
+                receive = _limited(receive, self.max_body)
         if may_stream(scope):
             await self.closer.serve(app, scope, receive, send)
         else:
             await app(scope, receive, send)
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _has_origin(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(name == b"origin" for name, _ in headers)
+
+
+def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The request body is larger than {limit} bytes."
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = pydantic_core.to_json(
+        {"error": {"type": "body_too_large", "message": _too_large_message(limit)}}
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive`` that stops a body growing past ``limit`` (one sent without a length, or
+    longer than it said): the route reading it gets an ``HTTPException(413)``, answered as JSON
+    by the app's error handlers, and nothing more of the body is held in memory."""
+    received = 0
+
+    async def limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                from starlette.exceptions import HTTPException
+
+                raise HTTPException(413, _too_large_message(limit))
+        return message
+
+    return limited
 
 
 def _forwarded(headers: Iterable[tuple[bytes, bytes]]) -> bool:

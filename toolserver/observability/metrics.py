@@ -12,11 +12,14 @@ metric                                         type       labels
 ``toolserver_tool_calls_in_flight``            gauge
 ``toolserver_open_sessions``                   gauge      kind (``mcp_sse``, ``websocket``)
 ``toolserver_ready``                           gauge      (0 while starting or draining)
+``toolserver_circuit_state``                   gauge      circuit, state (1 for the current one)
 ``toolserver_build_info``                      gauge      version
 =============================================  =========  =====================================
 
-``outcome`` is ``ok``, ``error`` or ``cancelled``; ``error_kind`` is the failure's kind
-(``tool_error``, ``timeout``, ``rejected``, ...) or empty. Calls to tools that do not exist are
+``outcome`` is ``ok``, ``fallback`` (the tool's fallback answered for a failure), ``error`` or
+``cancelled``; ``error_kind`` is the failure's kind (``tool_error``, ``timeout``, ``unavailable``,
+``rejected``, ...) or empty. A circuit's state (``closed``, ``open``, ``half_open``) is the last
+one this process saw; an open circuit is the designed degraded mode, so ``/readyz`` stays ready. Calls to tools that do not exist are
 counted under ``tool="(unknown)"`` so a caller cannot grow the label set without bound.
 
 Each process keeps its own numbers (Prometheus adds them up across replicas); run one worker per
@@ -44,6 +47,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from toolserver import __version__
+from toolserver.core.circuits import CLOSED, HALF_OPEN, OPEN
 from toolserver.core.executor import CallRecord
 from toolserver.http.auth import unauthorized_body
 
@@ -80,6 +84,15 @@ class _LiveCollector(Collector):
         yield GaugeMetricFamily(
             "toolserver_ready", "1 when started and not shutting down.", value=float(ready)
         )
+        circuits = GaugeMetricFamily(
+            "toolserver_circuit_state",
+            "Circuit breakers: 1 for each circuit's current state (closed, open, half_open).",
+            labels=["circuit", "state"],
+        )
+        for name, current in sorted(self.server.stores.circuits.states.items()):
+            for state in (CLOSED, OPEN, HALF_OPEN):
+                circuits.add_metric([name, state], float(state == current))
+        yield circuits
 
 
 class _Series:

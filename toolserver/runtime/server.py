@@ -77,6 +77,8 @@ class ToolServer:
             idempotency=self.stores.idempotency,
             thread_limiter=anyio.CapacityLimiter(settings.sync_tool_threads),
             admission=self.limits if self.limits.enabled else None,
+            circuits=self.stores.circuits,
+            cache=self.stores.cache,
         )
         self.shutdown = Shutdown(grace=settings.shutdown_grace)
         self.open_sessions: dict[str, Callable[[], int]] = {
@@ -129,6 +131,8 @@ class ToolServer:
             await self._stop_plugin(plugin)
         await self.stores.idempotency.aclose()
         await self.stores.counters.aclose()
+        await self.stores.circuits.aclose()
+        await self.stores.cache.aclose()
 
     async def _stop_plugin(self, plugin: Plugin) -> None:
         try:

@@ -9,7 +9,9 @@ would lose its result if the stream were cut first. :class:`Shutdown` orders it:
 
 1. **draining**: the signal arrives; ``/readyz`` answers 503 so a load balancer stops routing
    here, and uvicorn has already stopped accepting.
-2. in-flight tool calls run to their end, through every surface, bounded by the grace period.
+2. in-flight tool calls run to their end, through every surface, bounded by the grace period;
+   calls still running then are cut off and answer at once (``STOPPING``: a webhook gets 503 with
+   ``Retry-After``, so BlackBox retries it on another replica).
 3. **closing**: :attr:`Shutdown.closing` is set. :class:`~toolserver.http.streams.EventStreamCloser` ends every open event
    stream properly (the app sees the client leave; the response is finished, not cut), and a
    surface may watch the event to close its own long-lived things. uvicorn sees the connections
@@ -84,7 +86,12 @@ class Shutdown:
             while executor.in_flight:
                 await anyio.sleep(0.05)
         if executor.in_flight:
-            _log.warning("server.grace_exceeded", in_flight=executor.in_flight)
+            # Cut off what is left: each call answers at once (503 with Retry-After on a
+            # webhook), so the caller retries elsewhere instead of seeing a dropped connection.
+            _log.warning("server.grace_exceeded", in_flight=executor.stop_calls())
+            with anyio.move_on_after(self.settle + 1.0):
+                while executor.in_flight:
+                    await anyio.sleep(0.01)
         if sum(self.streams.values()):
             await anyio.sleep(self.settle)
         self.closing.set()

@@ -1,18 +1,26 @@
 """Where state that outlives one call is kept: in this process, or shared through Redis.
 
 :func:`build_stores` picks from the settings: with ``TOOLSERVER_REDIS_URL`` the idempotency
-records and the rate-limit counters live in Redis, so every worker and replica sees the same
-ones; without it they live in the process (the single-machine default, nothing to run).
+records, the rate-limit counters, the circuit breakers and cached reads live in Redis, so every
+worker and replica sees the same ones; without it they live in the process (the single-machine
+default, nothing to run).
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from toolserver.core.cache import ResultCache
+from toolserver.core.circuits import Circuits
 from toolserver.core.idempotency import IdempotencyStore
 from toolserver.settings import Settings
 from toolserver.stores.counters import Counters
-from toolserver.stores.memory import MemoryCounters, MemoryIdempotencyStore
+from toolserver.stores.memory import (
+    MemoryCircuits,
+    MemoryCounters,
+    MemoryIdempotencyStore,
+    MemoryResultCache,
+)
 
 __all__ = ["Stores", "build_stores"]
 
@@ -23,6 +31,8 @@ class Stores:
 
     idempotency: IdempotencyStore
     counters: Counters
+    circuits: Circuits
+    cache: ResultCache
     shared: bool
 
 
@@ -34,9 +44,19 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
     """
     if settings.redis_url is None:
         return Stores(
-            MemoryIdempotencyStore(ttl=settings.idempotency_ttl), MemoryCounters(), shared=False
+            MemoryIdempotencyStore(ttl=settings.idempotency_ttl),
+            MemoryCounters(),
+            MemoryCircuits(),
+            MemoryResultCache(),
+            shared=False,
         )
-    from toolserver.stores.redis import RedisCounters, RedisIdempotencyStore, connect
+    from toolserver.stores.redis import (
+        RedisCircuits,
+        RedisCounters,
+        RedisIdempotencyStore,
+        RedisResultCache,
+        connect,
+    )
 
     client = connect(settings.redis_url.get_secret_value())
     return Stores(
@@ -48,5 +68,7 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
             owns_client=True,
         ),
         RedisCounters(client, prefix=settings.redis_prefix, owns_client=False),
+        RedisCircuits(client, prefix=settings.redis_prefix, owns_client=False),
+        RedisResultCache(client, prefix=settings.redis_prefix, owns_client=False),
         shared=True,
     )

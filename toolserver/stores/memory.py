@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 import anyio
 
+from toolserver.core.cache import ResultCache
+from toolserver.core.circuits import CLOSED, HALF_OPEN, OPEN, Circuit, Circuits, Passage
 from toolserver.core.idempotency import Compute, IdempotencyStore
 from toolserver.stores.counters import Counters
 
-__all__ = ["MemoryCounters", "MemoryIdempotencyStore"]
+__all__ = ["MemoryCircuits", "MemoryCounters", "MemoryIdempotencyStore", "MemoryResultCache"]
 
 
 class MemoryIdempotencyStore(IdempotencyStore):
@@ -99,3 +101,89 @@ class MemoryCounters(Counters):
             self._slots[key] = held
         else:
             self._slots.pop(key, None)
+
+
+class MemoryCircuits(Circuits):
+    """Circuit states in this process (see :mod:`toolserver.core.circuits` for the rules).
+
+    Each replica then learns on its own that a system is down, after its own ``failures``.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.clock = clock
+        self._circuits: dict[str, _CircuitState] = {}
+
+    def _state(self, circuit: Circuit) -> _CircuitState:
+        state = self._circuits.get(circuit.name)
+        if state is None:
+            state = self._circuits[circuit.name] = _CircuitState()
+            self.states[circuit.name] = CLOSED
+        return state
+
+    async def admit(self, circuit: Circuit) -> Passage:
+        state = self._state(circuit)
+        if state.state == CLOSED:
+            return Passage.PASS
+        now = self.clock()
+        if now < (state.open_until if state.state == OPEN else state.probe_until):
+            return Passage.REFUSE
+        state.state = HALF_OPEN  # the cooldown is over, or the last probe never reported
+        state.probe_until = now + circuit.policy.cooldown
+        self.states[circuit.name] = HALF_OPEN
+        return Passage.PROBE
+
+    async def record(self, circuit: Circuit, passage: Passage, ok: bool) -> None:
+        state = self._state(circuit)
+        policy = circuit.policy
+        now = self.clock()
+        if passage is Passage.PROBE:
+            if ok:
+                state.state, state.failures = CLOSED, 0
+            else:
+                state.state, state.open_until = OPEN, now + policy.cooldown
+        elif state.state == CLOSED and not ok:
+            if now >= state.window_end:
+                state.failures, state.window_end = 0, now + policy.window
+            state.failures += 1
+            if state.failures >= policy.failures:
+                state.state, state.open_until, state.failures = OPEN, now + policy.cooldown, 0
+        self.states[circuit.name] = state.state
+
+
+class _CircuitState:
+    __slots__ = ("failures", "open_until", "probe_until", "state", "window_end")
+
+    def __init__(self) -> None:
+        self.state = CLOSED
+        self.failures = 0
+        self.window_end = 0.0
+        self.open_until = 0.0
+        self.probe_until = 0.0
+
+
+class MemoryResultCache(ResultCache):
+    """Cached reads in this process: a bounded map, each entry with its own expiry."""
+
+    def __init__(self, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic):
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: collections.OrderedDict[str, tuple[float, bytes]] = (
+            collections.OrderedDict()
+        )
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires <= self.clock():
+            del self._entries[key]
+            return None
+        return value
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        self._entries[key] = (self.clock() + ttl, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)

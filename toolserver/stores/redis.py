@@ -5,7 +5,10 @@ are shared:
 
 - the idempotency records (:class:`RedisIdempotencyStore`): a BlackBox retry that lands on
   another replica, or on another worker, gets the first run's outcome instead of running again;
-- the rate-limit and concurrency counters (:class:`RedisCounters`).
+- the rate-limit and concurrency counters (:class:`RedisCounters`);
+- the circuit breakers' states (:class:`RedisCircuits`): one replica's failures open a circuit
+  for all of them;
+- cached reads (:class:`RedisResultCache`).
 
 Every key starts with ``TOOLSERVER_REDIS_PREFIX`` so that several deployments can share one
 Redis. Times that must agree across replicas (windows, leases) are Redis's own clock, never a
@@ -24,11 +27,19 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from toolserver.core.cache import ResultCache
+from toolserver.core.circuits import Circuit, Circuits, Passage
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.idempotency import Compute, IdempotencyStore
 from toolserver.stores.counters import Counters
 
-__all__ = ["RedisCounters", "RedisIdempotencyStore", "connect"]
+__all__ = [
+    "RedisCircuits",
+    "RedisCounters",
+    "RedisIdempotencyStore",
+    "RedisResultCache",
+    "connect",
+]
 
 _log = structlog.get_logger("toolserver.stores")
 
@@ -286,3 +297,152 @@ class RedisCounters(Counters):
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+# -- circuits -------------------------------------------------------------------------------------
+
+# The rules of toolserver.core.circuits, on one hash per circuit, by Redis's clock.
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+_ADMIT = _NOW + """
+local s = redis.call('HMGET', KEYS[1], 'state', 'open_until', 'probe_until')
+local state = s[1] or 'closed'
+if state == 'closed' then return {0, state} end
+local ends = tonumber(s[3]) or 0
+if state == 'open' then ends = tonumber(s[2]) or 0 end
+if now < ends then return {2, state} end
+redis.call('HSET', KEYS[1], 'state', 'half_open', 'probe_until', now + tonumber(ARGV[1]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return {1, 'half_open'}
+"""
+_RECORD = _NOW + """
+local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
+local cooldown = tonumber(ARGV[5])
+if ARGV[1] == '1' then
+  if ARGV[2] == '1' then
+    state = 'closed'
+    redis.call('HSET', KEYS[1], 'state', state, 'failures', 0)
+  else
+    state = 'open'
+    redis.call('HSET', KEYS[1], 'state', state, 'open_until', now + cooldown)
+  end
+elseif state == 'closed' and ARGV[2] == '0' then
+  local failures = tonumber(redis.call('HGET', KEYS[1], 'failures')) or 0
+  local window_end = tonumber(redis.call('HGET', KEYS[1], 'window_end')) or 0
+  if now >= window_end then
+    failures = 0
+    redis.call('HSET', KEYS[1], 'window_end', now + tonumber(ARGV[4]))
+  end
+  failures = failures + 1
+  if failures >= tonumber(ARGV[3]) then
+    state = 'open'
+    redis.call('HSET', KEYS[1], 'state', state, 'open_until', now + cooldown, 'failures', 0)
+  else
+    redis.call('HSET', KEYS[1], 'failures', failures)
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return state
+"""
+
+
+class RedisCircuits(Circuits):
+    """Circuit states shared by every replica: one replica's failures open the circuit for all.
+
+    When Redis cannot be reached, calls pass (a circuit protects the system behind the tools;
+    refusing every call because the breaker's store is down would be an outage of its own).
+    """
+
+    def __init__(self, client: Redis, *, prefix: str = "toolserver:", owns_client: bool = False):
+        super().__init__()
+        self.client = client
+        self.prefix = f"{prefix}circuit:"
+        self.owns_client = owns_client
+        self._admit = client.register_script(_ADMIT)
+        self._record = client.register_script(_RECORD)
+        self._warned = 0.0
+
+    @staticmethod
+    def _keep(circuit: Circuit) -> int:
+        """How long an untouched circuit's state is kept: well past its window and cooldown."""
+        return _ms(10 * max(circuit.policy.window, circuit.policy.cooldown))
+
+    async def admit(self, circuit: Circuit) -> Passage:
+        cooldown = _ms(circuit.policy.cooldown)
+        try:
+            code, state = await self._admit(
+                keys=[self.prefix + circuit.name], args=[cooldown, self._keep(circuit)]
+            )
+        except _UNREACHABLE as exc:
+            self._unreachable(exc)
+            return Passage.PASS
+        self.states[circuit.name] = _text(state)
+        return (Passage.PASS, Passage.PROBE, Passage.REFUSE)[int(code)]
+
+    async def record(self, circuit: Circuit, passage: Passage, ok: bool) -> None:
+        policy = circuit.policy
+        args = [
+            int(passage is Passage.PROBE),
+            int(ok),
+            policy.failures,
+            _ms(policy.window),
+            _ms(policy.cooldown),
+            self._keep(circuit),
+        ]
+        try:
+            state = await self._record(keys=[self.prefix + circuit.name], args=args)
+        except _UNREACHABLE as exc:
+            self._unreachable(exc)
+            return
+        self.states[circuit.name] = _text(state)
+
+    def _unreachable(self, exc: BaseException) -> None:
+        now = anyio.current_time()
+        if now - self._warned >= 30.0:
+            self._warned = now
+            _log.warning("circuits.store_unavailable", error=repr(exc))
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
+
+
+# -- cached reads ---------------------------------------------------------------------------------
+
+
+class RedisResultCache(ResultCache):
+    """Cached reads shared by every replica; an unreachable Redis is a cache miss, not a failure."""
+
+    def __init__(self, client: Redis, *, prefix: str = "toolserver:", owns_client: bool = False):
+        self.client = client
+        self.prefix = f"{prefix}cache:"
+        self.owns_client = owns_client
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self.client.get(self.prefix + key)
+        except _UNREACHABLE:
+            return None
+        return bytes(value) if value is not None else None
+
+    async def put(self, key: str, value: bytes, ttl: float) -> None:
+        try:
+            await self.client.set(self.prefix + key, value, px=_ms(ttl))
+        except _UNREACHABLE:
+            pass
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
+
+
+_UNREACHABLE = (redis_errors.RedisError, OSError)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
