@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 from starlette.applications import Starlette
 
+from toolserver.http import connections
 from toolserver.http.asgi import ToolServerApp, collect_fast_routes
 from toolserver.http.auth import ApiKeyAuth, KeyChecker
 from toolserver.http.docs import OpenApiDocs
@@ -63,6 +64,9 @@ def create_app(settings: Settings | None = None) -> ToolServerApp:
         level=settings.log_level,
         secrets=settings.secret_values(),
         access_log=settings.access_log,
+    )
+    connections.configure(
+        header_timeout=settings.header_timeout, max_connections=settings.max_connections
     )
     server = ToolServer(settings)
     app = build_app(server, trusted_proxies=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"))

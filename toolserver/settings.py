@@ -102,6 +102,15 @@ class Settings(BaseSettings):
     # Calls
     tool_timeout: float = Field(10.0, gt=0, description="Seconds a tool may run unless it says.")
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client gets to send a request's headers."
+    )
+    max_connections: int | None = Field(
+        None,
+        ge=1,
+        description="Open connections per process; past it the slowest is closed (default: "
+        "what the file-descriptor limit leaves room for).",
+    )
     sync_tool_threads: int = Field(40, gt=0, description="Worker threads for sync tools.")
     idempotency_ttl: float = Field(
         3600.0, gt=0, description="Seconds a side-effecting call's result is kept for retries."

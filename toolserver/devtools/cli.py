@@ -51,6 +51,14 @@ def _server(args: argparse.Namespace, *, quiet_logs: bool = True) -> Any:
     return ToolServer(settings)
 
 
+def _http_protocol() -> Any:
+    if not _installed("httptools"):
+        return "h11"
+    from toolserver.http.connections import GuardedHttpToolsProtocol
+
+    return GuardedHttpToolsProtocol
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -78,7 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=settings.access_log,
         timeout_graceful_shutdown=settings.shutdown_grace + _STREAM_CLOSE_MARGIN,
         loop="uvloop" if _installed("uvloop") else "asyncio",
-        http="httptools" if _installed("httptools") else "h11",
+        # httptools with a header timeout and a connection cap (toolserver.http.connections).
+        http=_http_protocol(),
         # The app applies X-Forwarded-* from FORWARDED_ALLOW_IPS itself, and only to requests
         # that carry them (toolserver.http.asgi), rather than uvicorn wrapping every request.
         proxy_headers=False,

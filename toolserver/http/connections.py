@@ -1,0 +1,139 @@
+"""Connections that never finish their headers, and more connections than the process can hold.
+
+uvicorn reads a request's headers for as long as the client takes, and accepts connections until
+the process runs out of file descriptors. A client that opens connections and sends its headers
+a byte at a time (or not at all) holds each one forever; enough of them and ``accept`` fails for
+everyone, health probes included. :class:`GuardedHttpToolsProtocol` is uvicorn's httptools
+protocol with two guards:
+
+- **a header timeout**: a request's headers (from its first byte, or from the connection's
+  opening) must arrive within ``header_timeout`` seconds, or the connection is closed;
+- **a connection cap**: past ``max_connections`` open connections, the one that has waited
+  longest for its headers is closed to make room (a slow client loses its place, a working
+  client does not); when every connection is busy with a request, the new one is closed.
+
+The cap defaults to what the process's descriptor limit leaves room for. Both are logged, at
+most once every few seconds per kind, with the count since the last line.
+
+uvicorn selects a protocol class by ``--http``; this one subclasses its httptools protocol and
+hooks the parser callbacks it defines (``on_message_begin``, ``on_headers_complete``), which is
+why ``pyproject.toml`` pins uvicorn's minor version: the hostile-client tests
+(``tests/http/test_connections.py``) are what a newer version must pass before the pin moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import time
+from typing import Any
+
+import structlog
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = ["GuardedHttpToolsProtocol", "configure", "default_max_connections"]
+
+_log = structlog.get_logger("toolserver.http")
+_RESERVED_DESCRIPTORS = 64  # files, the database, Redis, log streams, listening sockets
+_LOG_EVERY = 5.0
+
+
+def default_max_connections() -> int:
+    """The cap the descriptor limit leaves room for (never below 16)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 10_000
+    return max(16, soft - _RESERVED_DESCRIPTORS)
+
+
+class _Counter:
+    """Counts an event and logs it at most every few seconds."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        self.count = 0
+        self.logged = 0.0
+
+    def add(self, **fields: Any) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.logged >= _LOG_EVERY:
+            _log.warning(self.event, count=self.count, **fields)
+            self.count, self.logged = 0, now
+
+
+_timeouts = _Counter("http.header_timeout")
+_evictions = _Counter("http.connection_evicted")
+_refusals = _Counter("http.connection_refused")
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header timeout and a connection cap."""
+
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting_since: float | None = None  # reading headers since (loop time)
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_headers()
+        if len(self.connections) > self.max_connections:
+            self._make_room()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_done()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._waiting_since is None:  # the next request on a kept-alive connection
+            self._wait_for_headers()
+
+    def on_headers_complete(self) -> None:
+        self._headers_done()
+        super().on_headers_complete()
+
+    # -- guards --------------------------------------------------------------------------------
+
+    def _wait_for_headers(self) -> None:
+        self._waiting_since = self.loop.time()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+
+    def _headers_done(self) -> None:
+        self._waiting_since = None
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            _timeouts.add(timeout_s=self.header_timeout)
+            self.transport.close()
+
+    def _make_room(self) -> None:
+        oldest: GuardedHttpToolsProtocol | None = None
+        for connection in self.connections:
+            since = getattr(connection, "_waiting_since", None)
+            if connection is self or since is None or connection.transport.is_closing():
+                continue
+            if oldest is None or since < (oldest._waiting_since or 0.0):
+                oldest = connection
+        if oldest is not None:
+            _evictions.add(max_connections=self.max_connections)
+            oldest._headers_done()
+            oldest.transport.close()
+        else:
+            _refusals.add(max_connections=self.max_connections)
+            self._headers_done()
+            self.transport.close()
+
+
+def configure(*, header_timeout: float, max_connections: int | None) -> None:
+    """Set the guards for this process (each uvicorn worker builds its app, and calls this)."""
+    GuardedHttpToolsProtocol.header_timeout = header_timeout
+    GuardedHttpToolsProtocol.max_connections = max_connections or default_max_connections()
