@@ -124,6 +124,7 @@ def test_a_cycle_is_found(tmp_path: Path, monkeypatch) -> None:
 
 def test_the_plugin_authors_api_is_what_the_package_exports() -> None:
     assert sorted(toolserver.__all__) == [
+        "CircuitPolicy",
         "Plugin",
         "PluginSettings",
         "ToolContext",

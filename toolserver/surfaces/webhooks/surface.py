@@ -55,6 +55,7 @@ PAYLOAD_TYPE = "ToolWebHookPayload"
 _JSON = "application/json"
 _CONTENT_TYPE = (b"content-type", b"application/json")
 _REPLAYED = (b"x-toolserver-replayed", b"true")
+_FALLBACK = b"x-toolserver-fallback"  # the result is the tool's fallback; the value says why
 _NO_BODY = (b"content-length", b"0")
 _SIGNATURE = SIGNATURE_HEADER.encode()
 TOOLS_PATH = "/tools"
@@ -297,7 +298,10 @@ class WebhookSurface:
         except ToolFailure as failure:
             await _answer(send, *_failure_answer(failure))
             return
-        await _answer(send, 200, result.json(), (_REPLAYED,) if result.replayed else ())
+        extra: tuple[tuple[bytes, bytes], ...] = (_REPLAYED,) if result.replayed else ()
+        if result.fallback_for is not None:
+            extra += ((_FALLBACK, result.fallback_for.kind.value.encode()),)
+        await _answer(send, 200, result.json(), extra)
 
 
 class _Asgi:
