@@ -447,3 +447,17 @@ def test_urls_are_flagged_but_strings_are_not() -> None:
         return str(site)
 
     assert codes(check_tool(tool_of(visit))) == {"schema-unsupported-format"}
+
+
+def test_a_cached_tool_that_changes_something_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "booking.py").write_text(
+        "from toolserver import Plugin\n"
+        "plugin = Plugin('booking')\n"
+        "@plugin.tool(side_effects=True, cache_ttl=60)\n"
+        "def book(day: str) -> str:\n"
+        "    '''Book a day.'''\n"
+        "    return day\n"
+    )
+    result = run_check(tmp_path)
+    assert result.returncode == 2
+    assert "'book'" in result.stderr and "cannot be cached" in result.stderr
