@@ -279,6 +279,7 @@ def run_http_rows(servers: Servers, args: argparse.Namespace, data_dir: Path) ->
         HttpRow("T1", "toolserver webhook, ToolWebHookPayload, API key, JSON logs", "webhook.lua"),
         HttpRow("T2", "toolserver /mcp, as R1 (+ API key)", "mcp_2026.lua"),
         HttpRow("T3", "toolserver /mcp, as R2 (+ API key)", "mcp_2025.lua"),
+        HttpRow("T4", "toolserver webhook, as T1, circuit open: the fallback", "webhook_fallback.lua"),
     ]
     if args.only:
         rows = [r for r in rows if r.key in args.only]
@@ -299,6 +300,9 @@ def run_http_rows(servers: Servers, args: argparse.Namespace, data_dir: Path) ->
         ),
         "T3": lambda: servers.toolserver(
             "T3-toolserver", plugins_dir=plugins, data_dir=data_dir / "T3", api_key=api_key
+        ),
+        "T4": lambda: servers.toolserver(
+            "T4-toolserver", plugins_dir=plugins, data_dir=data_dir / "T4", api_key=api_key
         ),
     }
     for row in rows:
@@ -771,6 +775,8 @@ def report(
         Target("T1 p99 ≤ B p99", f"{_fmt(p99.get('T1'), 2)} ms vs {_fmt(p99.get('B'), 2)} ms",
                None if p99.get("T1") is None or p99.get("B") is None or b is None
                else p99["T1"] <= p99["B"]),
+        Target("T4 (open circuit, the fallback) p99 ≤ 20 ms", f"{_fmt(p99.get('T4'), 2)} ms",
+               None if p99.get("T4") is None else p99["T4"] <= 20.0),
         Target("T2 ≥ 3× R1", _ratio_text(rps.get("T2"), rps.get("R1")),
                _at_least(rps.get("T2"), rps.get("R1"), 3)),
         Target("T3 ≥ 3× R2", _ratio_text(rps.get("T3"), rps.get("R2")),
@@ -917,7 +923,7 @@ def main() -> int:
     parser.add_argument("--sse-count", type=int, default=1000, help="sequential calls per SSE round")
     parser.add_argument("--sse-sessions", type=int, default=1000, help="idle SSE sessions for RSS")
     parser.add_argument("--ws-warmup", type=float, default=3.0, help="WebSocket warm-up seconds")
-    parser.add_argument("--only", nargs="*", help="HTTP rows to run (A B R1 R2 T1 T2 T3)")
+    parser.add_argument("--only", nargs="*", help="HTTP rows to run (A B R1 R2 T1 T2 T3 T4)")
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["http", "sse", "ws", "cold", "rss"],
         help="sections to leave out",

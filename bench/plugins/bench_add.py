@@ -1,8 +1,13 @@
-"""The benchmark's one tool, the same on every row: ``add(a, b)``."""
+"""The benchmark's one tool, the same on every row: ``add(a, b)``.
 
-from toolserver import Plugin
+The plugin has a circuit breaker, so every toolserver row runs with the breaker in the call's
+path. ``add_upstream_down`` stands for a tool whose business system is down: row T4 measures the
+answers its open circuit gives (the fallback, ``5``, without running the tool).
+"""
 
-plugin = Plugin("bench")
+from toolserver import CircuitPolicy, Plugin
+
+plugin = Plugin("bench", circuit=CircuitPolicy(failures=5, window=60, cooldown=3600))
 
 
 @plugin.tool
@@ -14,3 +19,14 @@ async def add(a: int, b: int) -> int:
         b: The second addend.
     """
     return a + b
+
+
+@plugin.tool(upstream="down", fallback=5)
+async def add_upstream_down(a: int, b: int) -> int:
+    """Add two integers, on a system that is down.
+
+    Args:
+        a: The first addend.
+        b: The second addend.
+    """
+    raise ConnectionError("the system behind this tool is down")

@@ -86,6 +86,8 @@ async def test_a_hanging_system_opens_the_circuit_on_every_surface_then_one_prob
             assert outcome.value == FALLBACK, (surface, outcome)
         assert system.requests == 4
         assert await circuit_state(server) == "open"
+        # An open circuit is the designed degraded mode: the server stays ready.
+        assert (await server.http.get("/readyz")).status_code == 200
 
         durations = []
         for number in range(4, 21):  # calls 4 to 20: the fallback at once, the system untouched
