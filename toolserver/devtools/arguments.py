@@ -38,7 +38,9 @@ def parse_call_arguments(words: Sequence[str]) -> dict[str, Any]:
             try:
                 arguments[key] = json.loads(value)
             except json.JSONDecodeError as exc:
-                raise ArgumentsError(f"{word!r}: the value after ':=' is not valid JSON: {exc}") from None
+                raise ArgumentsError(
+                    f"{word!r}: the value after ':=' is not valid JSON: {exc}"
+                ) from None
         else:
             arguments[key] = value
     return arguments

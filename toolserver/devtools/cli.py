@@ -540,7 +540,9 @@ def new() -> None:
 
 @new.command(
     "plugin",
-    epilog=_examples("toolserver new plugin weather", "toolserver new plugin crm --plugins-dir src/plugins"),
+    epilog=_examples(
+        "toolserver new plugin weather", "toolserver new plugin crm --plugins-dir src/plugins"
+    ),
 )
 @click.argument("name")
 @_plugins_dir_option
@@ -549,7 +551,8 @@ def new_plugin(name: str, plugins_dir: Path | None) -> int:
 
     NAME is lower-case letters, digits and underscores; an existing plugin is never overwritten.
     """
-    from toolserver.devtools.scaffold import ScaffoldError, new_plugin as scaffold
+    from toolserver.devtools.scaffold import ScaffoldError
+    from toolserver.devtools.scaffold import new_plugin as scaffold
 
     settings = _settings(plugins_dir)
     given = "plugins_dir" in _given(plugins_dir=plugins_dir)
@@ -645,6 +648,7 @@ def check(plugins_dir: Path | None, log_format: str | None, as_json: bool, stric
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the exit status. Errors are one line on stderr."""
     from toolserver.devtools.failures import plugin_failure
+    from toolserver.devtools.failures import report_error as _error
 
     try:
         try:
@@ -658,18 +662,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = 2
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "toolserver"
-            print(f"error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
+            _error(f"{exc.format_message()} (see '{where} --help')")
             status = 2
         except click.ClickException as exc:
-            print(f"error: {exc.format_message()}", file=sys.stderr)
+            _error(exc.format_message())
             status = exc.exit_code
         except click.exceptions.Abort:
             status = 130
         except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _error(str(exc))
             status = 2
         except PluginError as exc:
-            print(f"error: {plugin_failure(exc)}", file=sys.stderr)
+            _error(plugin_failure(exc))
             status = 2
         sys.stdout.flush()
     except BrokenPipeError:

@@ -22,7 +22,6 @@ from toolserver.settings import ENV_PREFIX, Settings, variable_name
 __all__ = ["UnknownVariable", "known_variables", "unknown_variables", "warn_unknown_variables"]
 
 
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class UnknownVariable:
     """A ``TOOLSERVER_*`` variable nothing reads, where it was set and the closest known name."""
@@ -33,7 +32,10 @@ class UnknownVariable:
 
     def message(self) -> str:
         hint = f"; did you mean {self.suggestion}?" if self.suggestion else ""
-        return f"{self.name} (in {self.source}) is not a setting anything reads, so it is ignored{hint}"
+        return (
+            f"{self.name} (in {self.source}) is not a setting anything reads, so it is "
+            f"ignored{hint}"
+        )
 
 
 def known_variables(plugins: Iterable[Any] = ()) -> set[str]:

@@ -9,6 +9,7 @@ the command line prints ``error: plugin 'crm' failed to start: RuntimeError: dat
 
 from __future__ import annotations
 
+import sys
 import sysconfig
 import traceback
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ __all__ = [
     "failing_plugin",
     "plugin_failure",
     "relative",
+    "report_error",
     "startup_failure",
     "where",
 ]
@@ -111,3 +113,13 @@ def failing_plugin(exc: BaseException, plugins: Iterable[Any]) -> str | None:
         found = owners.get(tb.tb_frame.f_code, found)
         tb = tb.tb_next
     return found
+
+
+def report_error(line: str) -> None:
+    """``error: <line>`` on stderr, in one write, after every log line already logged: the
+    log is written by a thread, and the two must not interleave."""
+    from toolserver.observability.logs import flush_logs
+
+    flush_logs()
+    sys.stderr.write(f"error: {line}\n")
+    sys.stderr.flush()

@@ -27,7 +27,12 @@ import structlog
 import uvicorn
 
 from toolserver.devtools.envcheck import warn_unknown_variables
-from toolserver.devtools.failures import failing_plugin, plugin_failure, startup_failure
+from toolserver.devtools.failures import (
+    failing_plugin,
+    plugin_failure,
+    report_error,
+    startup_failure,
+)
 from toolserver.devtools.summary import key_file_exists, key_note, start_summary
 from toolserver.settings import Settings
 
@@ -52,7 +57,10 @@ def port_problem(host: str, port: int) -> str | None:
             host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        return f"cannot listen on {where}: {host!r} is not a name or address of this machine ({exc.strerror}); set TOOLSERVER_HOST or --host"
+        return (
+            f"cannot listen on {where}: {host!r} is not a name or address of this machine "
+            f"({exc.strerror}); set --host or TOOLSERVER_HOST"
+        )
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -69,7 +77,10 @@ def port_problem(host: str, port: int) -> str | None:
                     "choose another with --port or TOOLSERVER_PORT"
                 )
             if exc.errno == errno.EADDRNOTAVAIL:
-                return f"cannot listen on {host}: it is not an address of this machine (--host, TOOLSERVER_HOST)"
+                return (
+                    f"cannot listen on {host}: it is not an address of this machine; "
+                    "set --host or TOOLSERVER_HOST"
+                )
             return f"cannot listen on {where}: {exc.strerror}"
     return None
 
@@ -147,7 +158,7 @@ def serve(settings: Settings, *, reload: bool = False, workers: int | None = Non
 
     problem = port_problem(settings.host, settings.port)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
+        report_error(problem)
         return 2
     json_logs = _json_logs(settings)
     key_was_there = key_file_exists(settings)
@@ -211,13 +222,13 @@ def serve(settings: Settings, *, reload: bool = False, workers: int | None = Non
             return 0
         failure = reported.failure
         if failure is None:
-            print("error: the server did not start (the log above says why)", file=sys.stderr)
+            line = "the server did not start (the log above says why)"
         elif isinstance(failure, PluginError):
-            print(f"error: {plugin_failure(failure)}", file=sys.stderr)
+            line = plugin_failure(failure)
         else:
             _log.debug("server.start_failed", exc_info=failure)
             line = startup_failure(failing_plugin(failure, server.plugins), failure)
-            print(f"error: {line}", file=sys.stderr)
+        report_error(line)
         return 2
     return 0
 

@@ -156,7 +156,9 @@ def key_note(server: ToolServer, *, key_was_there: bool, show_new_key: bool) -> 
         single = len(settings.api_keys) == 1
         if single and os.environ.get("TOOLSERVER_API_KEYS", "").strip():
             return KeyNote("TOOLSERVER_API_KEYS", f"{name}: $TOOLSERVER_API_KEYS", name=name)
-        return KeyNote("TOOLSERVER_API_KEYS", f"{name}: <a key from TOOLSERVER_API_KEYS>", name=name)
+        return KeyNote(
+            "TOOLSERVER_API_KEYS", f"{name}: <a key from TOOLSERVER_API_KEYS>", name=name
+        )
     path = relative(generated_key_path(settings.data_dir))
     new = None
     if show_new_key and not key_was_there and server.api_keys:
@@ -165,12 +167,15 @@ def key_note(server: ToolServer, *, key_was_there: bool, show_new_key: bool) -> 
 
 
 def _try_command(server: ToolServer, base: str, key: KeyNote, paths: set[str]) -> str:
-    """A curl that works as pasted: a tool that needs no arguments, else the tool list."""
+    """A curl that works as pasted: a call of a tool that takes no arguments at all (one with
+    only optional ones may still want one of them), else the tool list."""
     auth = f" -H {_dq(key.header)}" if key.header else ""
     signed_only = server.settings.signing_secret is not None
     if not signed_only:
         for tool in server.registry:
-            if tool_path(tool.name) in paths and not tool_schema(tool).input_schema.get("required"):
+            if tool_path(tool.name) in paths and not tool_schema(tool).input_schema.get(
+                "properties"
+            ):
                 return f"curl -s -X POST {base}{tool_path(tool.name)}{auth} -d '{{}}'"
     return f"curl -s {base}{TOOLS_PATH}{auth}"
 
