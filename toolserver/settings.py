@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 __all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings", "url_problem", "variable_name"]
@@ -205,6 +205,13 @@ class Settings(BaseSettings):
         "toolserver:", description="Prefix of every Redis key, so deployments can share a Redis."
     )
     workers: int = Field(1, ge=1, description="Worker processes of `toolserver serve`.")
+    store: Literal["auto", "memory", "sqlite", "redis"] = Field(
+        "auto",
+        description="Where state shared between calls lives (idempotency records, rate-limit "
+        "counters, MCP SSE sessions): `memory` (one process), `sqlite` (the workers of one "
+        "host, through the data directory), `redis` (replicas, `TOOLSERVER_REDIS_URL`); `auto` "
+        "picks redis when a URL is set, else sqlite with several workers, else memory.",
+    )
     shutdown_grace: float = Field(
         30.0,
         ge=0,
@@ -282,6 +289,21 @@ class Settings(BaseSettings):
         if any(cap < 1 for cap in value.values()):
             raise ValueError("every cap must be at least 1")
         return value
+
+    @field_validator("store")
+    @classmethod
+    def _store_needs_redis(cls, value: str, info: ValidationInfo) -> str:
+        if value == "redis" and info.data.get("redis_url") is None:
+            raise ValueError("redis needs TOOLSERVER_REDIS_URL")
+        return value
+
+    def resolved_store(self) -> str:
+        """The store ``auto`` stands for: redis, sqlite (several workers) or memory."""
+        if self.store != "auto":
+            return self.store
+        if self.redis_url is not None:
+            return "redis"
+        return "sqlite" if self.workers > 1 else "memory"
 
     @field_validator("log_format", "log_level", mode="before")
     @classmethod

@@ -197,7 +197,7 @@ def test_optional_with_default_none_is_simply_not_required() -> None:
     for name, prop in props.items():
         assert "anyOf" not in prop, name
         assert "default" not in prop, name
-        assert prop["type"] != "null" and "null" not in prop["type"], name
+        assert prop["type"] != "null" and isinstance(prop["type"], str), name
     assert props["a"] == {"type": "string"}
     assert props["b"] == {"type": "integer"}
     assert props["c"] == {"type": "string", "enum": ["x", "y"]}
@@ -208,13 +208,15 @@ def test_optional_with_default_none_is_simply_not_required() -> None:
     assert_valid(schema, {"a": "x", "c": "y", "d": {"title": "Dr", "street": "Main"}})
 
 
-def test_required_nullable_is_a_type_list() -> None:
+def test_required_nullable_is_an_any_of_with_a_null_branch() -> None:
     def tool(note: str | None, level: Literal["a", "b"] | None) -> None: ...
 
     schema = input_of(tool)
     assert schema["required"] == ["note", "level"]
-    assert schema["properties"]["note"] == {"type": ["string", "null"]}
-    assert schema["properties"]["level"] == {"type": ["string", "null"], "enum": ["a", "b", None]}
+    assert schema["properties"]["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    assert schema["properties"]["level"] == {
+        "anyOf": [{"type": "string", "enum": ["a", "b"]}, {"type": "null"}]
+    }
     assert_valid(schema, {"note": None, "level": None})
     assert_valid(schema, {"note": "n", "level": "a"})
     assert_invalid(schema, {"note": None, "level": "c"})
@@ -250,7 +252,7 @@ def test_non_none_defaults_are_kept() -> None:
     def tool(note: str | None = "n/a", color: Color = Color.GREEN) -> None: ...
 
     props = input_of(tool)["properties"]
-    assert props["note"] == {"type": ["string", "null"], "default": "n/a"}
+    assert props["note"] == {"anyOf": [{"type": "string"}, {"type": "null"}], "default": "n/a"}
     assert props["color"]["default"] == "green"
 
 
@@ -345,8 +347,10 @@ def test_model_output() -> None:
     assert set(schema["properties"]) == {"name", "address", "billing", "tags"}
     assert schema["properties"]["address"]["properties"]["title"]["type"] == "string"
     # a result may hold null where the model defaults to None: the schema must allow it
-    assert schema["properties"]["billing"]["type"] == ["object", "null"]
-    assert schema["properties"]["address"]["properties"]["city"]["type"] == ["string", "null"]
+    billing = schema["properties"]["billing"]["anyOf"]
+    assert [branch["type"] for branch in billing] == ["object", "null"]
+    city = schema["properties"]["address"]["properties"]["city"]
+    assert city["anyOf"] == [{"type": "string"}, {"type": "null"}]
 
     # what the executor sends back must validate against what was announced
     full = Customer(
@@ -371,7 +375,7 @@ def test_dataclass_output() -> None:
     assert schema["type"] == "object"
     assert schema["properties"]["start"] == {"type": "string", "format": "date-time"}
     assert schema["required"] == ["start"]
-    assert schema["properties"]["room"]["type"] == ["string", "null"]
+    assert schema["properties"]["room"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
     assert_valid(schema, dumped(tool, Slot(datetime.datetime(2024, 5, 1, 9, 30), "A")))
     assert_valid(schema, dumped(tool, Slot(datetime.datetime(2024, 5, 1, 9, 30))))
 
@@ -382,7 +386,7 @@ def test_dataclass_output() -> None:
         (int, {"type": "integer"}, 3),
         (list[Address], None, [Address(title="Dr", street="x")]),
         (dict[str, int], {"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1}),
-        (str | None, {"type": ["string", "null"]}, None),
+        (str | None, {"anyOf": [{"type": "string"}, {"type": "null"}]}, None),
     ],
 )
 def test_other_outputs(annotation: Any, expected: dict[str, Any] | None, sample: Any) -> None:
@@ -477,6 +481,14 @@ def test_clean_schema_flattens_nested_anyof() -> None:
     }
     assert clean_schema(raw) == {
         "anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "null"}]
+    }
+
+
+def test_clean_schema_splits_type_arrays_into_any_of_branches() -> None:
+    raw = {"type": ["string", "null"], "enum": ["a", None], "description": "d", "maxLength": 3}
+    assert clean_schema(raw) == {
+        "description": "d",
+        "anyOf": [{"type": "string", "enum": ["a"], "maxLength": 3}, {"type": "null"}],
     }
 
 

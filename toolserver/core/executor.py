@@ -364,7 +364,9 @@ class Executor:
 
     async def _run_once(self, tool: Tool, validated: Any, context: ToolContext) -> ToolResult:
         scope = context.idempotency_scope or ""
-        key = idempotency_key(scope, tool.name, validated.model_dump(mode="json"))
+        key = idempotency_key(
+            scope, tool.name, validated.model_dump(mode="json"), principal=context.principal
+        )
         ran: list[ToolFailure] = []
 
         async def compute() -> tuple[bytes, bool]:

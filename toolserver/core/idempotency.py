@@ -1,9 +1,12 @@
 """De-duplication of retried side-effecting calls.
 
 BlackBox retries a webhook that failed or timed out, and sends no per-invocation id. A retry is
-recognised by its key: ``callId`` + tool name + a canonical hash of the validated arguments
-(:func:`idempotency_key`). The first call with a key runs; a later or concurrent call with the same
-key gets the first call's stored outcome instead of booking the appointment twice.
+recognised by its key: the caller's principal (the API key's id) + ``callId`` + tool name + a
+canonical hash of the validated arguments (:func:`idempotency_key`). The first call with a key
+runs; a later or concurrent call with the same key gets the first call's stored outcome instead
+of booking the appointment twice. The principal is part of the key so that a stored outcome is
+only ever handed back to the API key that caused it: another key sending the same ``callId`` runs
+its own call.
 
 This module is the interface the executor needs; the stores themselves (in this process, or
 shared through Redis) are in :mod:`toolserver.stores`. They hold opaque bytes, so that a shared
@@ -29,10 +32,12 @@ def canonical_json(value: Any) -> bytes:
     return pydantic_core.to_json(_sorted(value))
 
 
-def idempotency_key(scope: str, tool: str, arguments: Any) -> str:
-    """The key of one logical invocation: its scope (``callId``), tool and canonical arguments."""
+def idempotency_key(scope: str, tool: str, arguments: Any, principal: str | None = None) -> str:
+    """The key of one logical invocation: who calls, its scope (``callId``), tool and canonical
+    arguments."""
     digest = hashlib.sha256(canonical_json(arguments)).hexdigest()
-    return hashlib.sha256(f"{scope}\x00{tool}\x00{digest}".encode()).hexdigest()
+    caller = principal or ""
+    return hashlib.sha256(f"{caller}\x00{scope}\x00{tool}\x00{digest}".encode()).hexdigest()
 
 
 def _sorted(value: Any) -> Any:

@@ -7,8 +7,12 @@ for models and strict clients rather than for pydantic round trips:
 - self-contained: every ``$ref`` is inlined and ``$defs`` dropped (BlackBox and several MCP clients
   do not resolve references);
 - no ``title`` keywords (noise in the model's context);
-- an optional parameter whose default is ``None`` is simply not required, and a nullable required
-  value is ``{"type": ["string", "null"]}`` instead of an ``anyOf`` pair.
+- an optional parameter whose default is ``None`` is simply not required;
+- a value that may be ``null`` is an ``anyOf`` of single-type branches
+  (``{"anyOf": [{"type": "string"}, {"type": "null"}]}``), never a ``type`` array such as
+  ``["string", "null"]``: clients that map schemas onto a single-``type`` dialect (the OpenAPI
+  subset of Gemini function declarations) reject or mangle type arrays, and MCP Inspector's
+  strict mode warns about each one. Nested ``anyOf`` lists are flattened into one.
 """
 
 from __future__ import annotations
@@ -98,22 +102,31 @@ def _simplify(node: dict[str, Any]) -> dict[str, Any]:
             else:
                 flat.append(v)
         node["anyOf"] = flat
-        others = [v for v in flat if v != _NULL]
-        if len(others) == 1 and len(flat) == 2:
-            node = _nullable(node, others[0])
+    kinds = node.get("type")
+    if isinstance(kinds, list) and len(kinds) > 1 and "anyOf" not in node:
+        node = _split_types(node, kinds)
     return node
 
 
-def _nullable(node: dict[str, Any], inner: dict[str, Any]) -> dict[str, Any]:
-    """``anyOf: [X, null]`` as ``X`` with ``null`` added to its type, where X has one type."""
-    rest = {k: v for k, v in node.items() if k != "anyOf"}
-    kind = inner.get("type")
-    if isinstance(kind, str) and not ({"anyOf", "oneOf", "allOf"} & inner.keys()):
-        merged = {**inner, **rest, "type": [kind, "null"]}
-        if "enum" in merged and None not in merged["enum"]:
-            merged["enum"] = [*merged["enum"], None]
-        return merged
-    return node
+# Keywords that belong to the value as a whole, kept beside the anyOf rather than in a branch.
+_ANNOTATIONS = frozenset({"description", "default", "examples", "deprecated", "readOnly"})
+
+
+def _split_types(node: dict[str, Any], kinds: list[Any]) -> dict[str, Any]:
+    """A ``type`` array (``["string", "null"]``) as ``anyOf`` branches with one type each; an
+    ``enum`` goes to the branches whose type its values have."""
+    outer = {k: v for k, v in node.items() if k in _ANNOTATIONS}
+    inner = {k: v for k, v in node.items() if k not in _ANNOTATIONS and k != "type"}
+    branches = []
+    for kind in kinds:
+        if kind == "null":
+            branches.append(dict(_NULL))
+            continue
+        branch = {"type": kind, **inner}
+        if "enum" in branch:
+            branch["enum"] = [value for value in branch["enum"] if value is not None]
+        branches.append(branch)
+    return {**outer, "anyOf": branches}
 
 
 def _drop_none_defaults(schema: dict[str, Any]) -> None:

@@ -32,7 +32,16 @@ code                                    severity  what it means
 ``schema-open-object``                  warning   an object accepts properties it does not list
 ``schema-unsupported-keyword``          warning   a keyword outside the strict subset
 ``schema-unsupported-format``           warning   a ``format`` outside the strict subset
+``schema-type-union``                   warning   a ``type`` array such as ``["string", "null"]``
+                                                  (input or output schema)
+``schema-boolean``                      error     a bare ``true``/``false`` where a schema object
+                                                  is expected (input or output schema)
 ======================================  ========  ==============================================
+
+The output schema is held to the portability rules MCP Inspector's strict mode applies to both
+schemas (:mod:`.portability`): no ``type`` arrays, no boolean schemas, no references, no value
+without a type. An Inspector ``--strict`` run and ``toolserver check`` so report the same
+problems.
 
 "Strict" means the subset of JSON Schema that OpenAI's strict function calling (Structured
 Outputs) accepts, the narrowest of the common clients; a schema inside it also reads well in
@@ -60,6 +69,7 @@ from typing import Any, Literal
 from toolserver.core.errors import PluginError
 from toolserver.core.plugin import MAX_TOOL_NAME_LENGTH, Plugin, Tool, validate_tool_name
 from toolserver.core.schema import tool_schema
+from toolserver.devtools.portability import lint_schema
 
 __all__ = [
     "CHANGING_VERBS",
@@ -113,6 +123,8 @@ RULES: dict[str, Rule] = {
         Rule("schema-open-object", "warning", "an object accepts properties it does not list"),
         Rule("schema-unsupported-keyword", "warning", "a keyword strict clients refuse"),
         Rule("schema-unsupported-format", "warning", "a format strict clients refuse"),
+        Rule("schema-type-union", "warning", "a type array where anyOf branches are portable"),
+        Rule("schema-boolean", "error", "a bare true/false where a schema object is expected"),
     )
 }
 
@@ -405,6 +417,36 @@ def check_tool(tool: Tool) -> list[Finding]:
             )
         )
     found.extend(check_schema(input_schema, plugin=plugin, tool=name))
+    found.extend(_portability(input_schema, "input", plugin, name))
+    if schema.output_schema is not None:
+        found.extend(_portability(schema.output_schema, "output", plugin, name))
+    return found
+
+
+_PORTABILITY_CODES = {
+    "type-union": "schema-type-union",
+    "boolean-schema": "schema-boolean",
+    "remote-ref": "schema-ref",
+    "untyped-schema": "schema-untyped",
+}
+
+
+def _portability(schema: dict[str, Any], which: str, plugin: str, tool: str) -> list[Finding]:
+    """MCP Inspector's strict-mode findings for one schema (:mod:`.portability`).
+
+    On the input schema, what :func:`check_schema` already reports is not reported twice: an
+    untyped value, a reference.
+    """
+    found = []
+    for lint in lint_schema(schema):
+        if which == "input" and (
+            lint.rule == "remote-ref" or (lint.rule == "untyped-schema" and lint.value)
+        ):
+            continue
+        where = f"the {which} schema" + (f" at {lint.path}" if lint.path else "")
+        found.append(
+            _finding(_PORTABILITY_CODES[lint.rule], plugin, tool, f"{where}: {lint.problem}", lint.hint)
+        )
     return found
 
 

@@ -1,9 +1,15 @@
-"""Where state that outlives one call is kept: in this process, or shared through Redis.
+"""Where state that outlives one call is kept: in this process, on this host, or in Redis.
 
-:func:`build_stores` picks from the settings: with ``TOOLSERVER_REDIS_URL`` the idempotency
-records, the rate-limit counters, the circuit breakers and cached reads live in Redis, so every
-worker and replica sees the same ones; without it they live in the process (the single-machine
-default, nothing to run).
+:func:`build_stores` picks from the settings (``TOOLSERVER_STORE``, by default from what is
+configured):
+
+- ``redis`` (``TOOLSERVER_REDIS_URL`` set): idempotency records, rate-limit counters, circuit
+  breakers, cached reads and the MCP SSE session registry live in Redis, so every worker and
+  replica sees the same ones;
+- ``sqlite`` (``--workers N`` without Redis): idempotency records and rate-limit counters live in
+  a SQLite database in the data directory (:mod:`.sqlite_shared`) and the workers relay SSE
+  messages to each other over local sockets (:mod:`.sessions_host`): nothing else to run;
+- ``memory`` (one process): everything in the process.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from toolserver.stores.memory import (
     MemoryIdempotencyStore,
     MemoryResultCache,
 )
+from toolserver.stores.sessions import LocalSessions, SessionRelay
 
 __all__ = ["Stores", "build_stores"]
 
@@ -34,6 +41,8 @@ class Stores:
     circuits: Circuits
     cache: ResultCache
     shared: bool
+    sessions: SessionRelay = dataclasses.field(default_factory=LocalSessions)
+    kind: str = "memory"
 
 
 def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
@@ -42,13 +51,35 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
     ``wait_timeout`` bounds how long a retried call waits for the first run on another replica;
     the caller passes its longest tool timeout plus a margin.
     """
-    if settings.redis_url is None:
+    kind = settings.resolved_store()
+    if kind == "memory":
         return Stores(
             MemoryIdempotencyStore(ttl=settings.idempotency_ttl),
             MemoryCounters(),
             MemoryCircuits(),
             MemoryResultCache(),
             shared=False,
+        )
+    if kind == "sqlite":
+        from toolserver.stores.sessions_host import HostSessions
+        from toolserver.stores.sqlite_shared import (
+            SharedDatabase,
+            SqliteCounters,
+            SqliteIdempotencyStore,
+            shared_database_path,
+        )
+
+        database = SharedDatabase(shared_database_path(settings.data_dir))
+        return Stores(
+            SqliteIdempotencyStore(
+                database, ttl=settings.idempotency_ttl, wait_timeout=wait_timeout
+            ),
+            SqliteCounters(database),
+            MemoryCircuits(),
+            MemoryResultCache(),
+            shared=True,
+            sessions=HostSessions(settings.data_dir),
+            kind=kind,
         )
     from toolserver.stores.redis import (
         RedisCircuits,
@@ -58,6 +89,9 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
         connect,
     )
 
+    from toolserver.stores.sessions_redis import RedisSessions
+
+    assert settings.redis_url is not None
     client = connect(settings.redis_url.get_secret_value())
     return Stores(
         RedisIdempotencyStore(
@@ -71,4 +105,6 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
         RedisCircuits(client, prefix=settings.redis_prefix, owns_client=False),
         RedisResultCache(client, prefix=settings.redis_prefix, owns_client=False),
         shared=True,
+        sessions=RedisSessions(client, prefix=settings.redis_prefix),
+        kind=kind,
     )

@@ -29,9 +29,8 @@ from redis.backoff import ExponentialBackoff
 
 from toolserver.core.cache import ResultCache
 from toolserver.core.circuits import Circuit, Circuits, Passage
-from toolserver.core.errors import FailureKind, ToolFailure
-from toolserver.core.idempotency import Compute, IdempotencyStore
 from toolserver.stores.counters import Counters
+from toolserver.stores.leases import DONE, Entry, LeasedIdempotencyStore
 
 __all__ = [
     "RedisCircuits",
@@ -42,13 +41,6 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("toolserver.stores")
-
-_UNAVAILABLE = (
-    "The tool cannot run right now: the server's shared store is unreachable. "
-    "Try again in a moment."
-)
-_STILL_RUNNING = "The same request is still being processed. Try again in a moment."
-
 
 def connect(url: str) -> Redis:
     """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``) that fails fast.
@@ -103,22 +95,17 @@ return 0
 """
 
 
-class RedisIdempotencyStore(IdempotencyStore):
+class RedisIdempotencyStore(LeasedIdempotencyStore):
     """Idempotency records in Redis: one run per key across every process that shares it.
 
-    The first caller takes the key with a pending marker (``SET`` if absent, with a lease) and
-    runs the tool, renewing the lease while it runs; the others poll the key, with a growing
-    interval, until the outcome is there. A caller that crashes stops renewing, its marker
-    expires after ``lease`` seconds and the next retry runs the tool.
+    The lease protocol is :class:`~toolserver.stores.leases.LeasedIdempotencyStore`'s; here each
+    step is one Lua script or command on the key, by Redis's clock.
 
     Args:
         client: the Redis client (closed by :meth:`aclose` when ``owns_client``).
         prefix: the start of every key.
-        ttl: seconds a kept outcome answers retries.
-        lease: seconds a pending marker lives without renewal.
-        wait_timeout: the longest a caller waits for another's run; then it gets a retryable
-            failure (a webhook 500, which BlackBox retries).
-        handoff_ttl: seconds a not-kept outcome stays for the callers that waited on it.
+        ttl, lease, wait_timeout, handoff_ttl, poll_interval: as for
+            :class:`~toolserver.stores.leases.LeasedIdempotencyStore`.
     """
 
     def __init__(
@@ -133,105 +120,41 @@ class RedisIdempotencyStore(IdempotencyStore):
         poll_interval: tuple[float, float] = (0.02, 0.25),
         owns_client: bool = True,
     ) -> None:
+        super().__init__(
+            ttl=ttl,
+            lease=lease,
+            wait_timeout=wait_timeout,
+            handoff_ttl=handoff_ttl,
+            poll_interval=poll_interval,
+        )
         self.client = client
         self.prefix = f"{prefix}idem:"
-        self.ttl = ttl
-        self.lease = lease
-        self.wait_timeout = wait_timeout
-        self.handoff_ttl = handoff_ttl
-        self.poll_interval = poll_interval
         self.owns_client = owns_client
         self._acquire = client.register_script(_ACQUIRE)
         self._finish = client.register_script(_FINISH)
         self._renew = client.register_script(_RENEW)
         self._abandon = client.register_script(_ABANDON)
 
-    async def run_once(self, key: str, compute: Compute) -> tuple[bytes, bool]:
-        name = self.prefix + key
-        token = secrets.token_hex(_TOKEN_LENGTH // 2).encode()
-        pending = b"P" + token
-        deadline = anyio.current_time() + self.wait_timeout
-        while True:
-            current = await self._redis(self._acquire(keys=[name], args=[pending, _ms(self.lease)]))
-            if current is None:
-                return await self._own(name, token, compute)
-            if current[:1] == b"D":
-                return current[1:], True
-            # Another caller is running it: wait for its outcome, or for the key to free up.
-            outcome = await self._wait(name, current[1:], deadline)
-            if outcome is not None:
-                return outcome, True
+    async def take(self, key: str, token: bytes, lease: float) -> Entry | None:
+        current = await self._acquire(keys=[self.prefix + key], args=[b"P" + token, _ms(lease)])
+        return _entry(current)
 
-    async def _own(self, name: str, token: bytes, compute: Compute) -> tuple[bytes, bool]:
-        pending = b"P" + token
-        failed: BaseException | None = None
-        done = False
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._keep_lease, name, pending)
-                try:
-                    record, keep = await compute()
-                    done = True
-                except BaseException as exc:  # re-raised below, outside the task group
-                    failed = exc
-                tg.cancel_scope.cancel()
-        finally:
-            if not done:
-                # Cancelled (client gone, shutdown): free the key so a retry can run at once.
-                with anyio.CancelScope(shield=True), anyio.move_on_after(2):
-                    try:
-                        await self._abandon(keys=[name], args=[pending])
-                    except Exception:
-                        pass  # the lease expires on its own
-        if failed is not None:
-            raise failed
-        value, ttl = (
-            (b"D" + record, self.ttl) if keep else (b"T" + token + record, self.handoff_ttl)
-        )
-        try:
-            stored = await self._finish(keys=[name], args=[pending, value, _ms(ttl)])
-        except redis_errors.RedisError as exc:
-            stored = 0
-            _log.warning("idempotency.store_failed", reason=str(exc))
-        if not stored and keep:
-            _log.warning("idempotency.lease_lost", detail="the outcome was not recorded")
-        return record, False
+    async def finish(self, key: str, token: bytes, entry: Entry, ttl: float) -> bool:
+        value = entry.state.encode() + entry.token + entry.record
+        stored = await self._finish(keys=[self.prefix + key], args=[b"P" + token, value, _ms(ttl)])
+        return bool(stored)
 
-    async def _keep_lease(self, name: str, pending: bytes) -> None:
-        while True:
-            await anyio.sleep(self.lease / 3)
-            try:
-                await self._renew(keys=[name], args=[pending, _ms(self.lease)])
-            except redis_errors.RedisError:
-                pass  # try again next time; the lease outlives two misses
+    async def renew(self, key: str, token: bytes, lease: float) -> None:
+        await self._renew(keys=[self.prefix + key], args=[b"P" + token, _ms(lease)])
 
-    async def _wait(self, name: str, owner: bytes, deadline: float) -> bytes | None:
-        """Poll until ``owner``'s outcome appears (returned) or the key can be taken (None)."""
-        delay, longest = self.poll_interval
-        while True:
-            if anyio.current_time() >= deadline:
-                raise ToolFailure(
-                    FailureKind.INTERNAL, _STILL_RUNNING, detail="idempotency wait timed out"
-                )
-            await anyio.sleep(delay)
-            delay = min(delay * 2, longest)
-            current = await self._redis(self.client.get(name))
-            if current is None:
-                return None  # the owner gave up or crashed: take it over
-            kind = current[:1]
-            if kind == b"D":
-                return current[1:]
-            if kind == b"T":
-                if current[1 : 1 + _TOKEN_LENGTH] == owner:
-                    return current[1 + _TOKEN_LENGTH :]
-                return None  # an old outcome that a retry may change: run again
-            owner = current[1:]  # another caller took over: wait for that one
+    async def abandon(self, key: str, token: bytes) -> None:
+        await self._abandon(keys=[self.prefix + key], args=[b"P" + token])
 
-    async def _redis(self, operation: Any) -> Any:
-        try:
-            return await operation
-        except redis_errors.RedisError as exc:
-            raise ToolFailure(FailureKind.INTERNAL, _UNAVAILABLE, detail=f"redis: {exc}") from None
+    async def peek(self, key: str) -> Entry | None:
+        return _entry(await self.client.get(self.prefix + key))
+
+    def unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, redis_errors.RedisError)
 
     async def ping(self) -> None:
         await self.client.ping()
@@ -239,6 +162,16 @@ class RedisIdempotencyStore(IdempotencyStore):
     async def aclose(self) -> None:
         if self.owns_client:
             await self.client.aclose()
+
+
+def _entry(value: bytes | None) -> Entry | None:
+    """A stored value (``P`` + token, ``D`` + record, ``T`` + token + record) as an entry."""
+    if value is None:
+        return None
+    state = value[:1].decode()
+    if state == DONE:
+        return Entry(DONE, b"", value[1:])
+    return Entry(state, value[1 : 1 + _TOKEN_LENGTH], value[1 + _TOKEN_LENGTH :])
 
 
 # -- limits ---------------------------------------------------------------------------------------
