@@ -303,3 +303,16 @@ def test_an_unknown_option_is_one_line_and_exit_2() -> None:
     line = one_line(result.stderr)
     assert line.startswith("error: No such option") and "--nope" in line, line
     assert line.endswith("(see 'toolserver tools --help')"), line
+
+
+def test_shell_completion_comes_with_the_command_line() -> None:
+    script = toolserver(env={"_TOOLSERVER_COMPLETE": "bash_source"})
+    assert script.returncode == 0 and "_toolserver_completion()" in script.stdout
+    words = toolserver(
+        env={
+            "_TOOLSERVER_COMPLETE": "bash_complete",
+            "COMP_WORDS": "toolserver export mcp --client ",
+            "COMP_CWORD": "4",
+        }
+    )
+    assert words.stdout.split() == ["plain,claude-desktop", "plain,cursor", "plain,inspector"]

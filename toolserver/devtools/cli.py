@@ -94,13 +94,14 @@ def _settings(plugins_dir: Path | None = None, log_format: str | None = None) ->
     return load_settings(**_given(plugins_dir=plugins_dir, log_format=log_format))
 
 
-def _server(settings: Settings, *, level: str = "warning") -> Any:
-    """The :class:`ToolServer` of ``settings``, logging configured, unknown variables warned."""
+def _server(settings: Settings) -> Any:
+    """The :class:`ToolServer` of ``settings`` (its plugins loaded, not started), with logging
+    at warning level (a command's output is its result) and unknown variables warned about."""
     from toolserver.devtools.envcheck import warn_unknown_variables
     from toolserver.observability.logs import configure_logging
     from toolserver.runtime import ToolServer
 
-    configure_logging(fmt=settings.log_format, level=level, secrets=settings.secret_values())
+    configure_logging(fmt=settings.log_format, level="warning", secrets=settings.secret_values())
     server = ToolServer(settings)
     warn_unknown_variables(server.plugins)
     return server

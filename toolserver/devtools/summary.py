@@ -48,17 +48,18 @@ class KeyNote:
     """Where the API key is and how a shell command can send it.
 
     Attributes:
-        where: where the key is kept, in words (``.toolserver/api_key``, ``TOOLSERVER_API_KEYS``).
+        where: where the key is kept (``.toolserver/api_key``, ``TOOLSERVER_API_KEYS``), or
+            why none is needed.
         header: the ``Name: value`` curl sends, the key read from where it is kept (never the
             key itself); None when auth is off.
         new_key: the key, when this start generated it and it may be shown to a person once.
+        name: the header the key goes in (``X-Api-Key``); None when auth is off.
     """
 
     where: str
     header: str | None
     new_key: str | None = None
     name: str | None = None
-    """The header the key goes in (``X-Api-Key``); None when auth is off."""
 
     def text(self) -> str:
         """The summary's line about the key."""
