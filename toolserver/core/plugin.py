@@ -23,7 +23,7 @@ import dataclasses
 import inspect
 import re
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -79,6 +79,8 @@ class Tool:
     cache_ttl: float | None = None
     cache_per_call: bool = False
     circuit: Circuit | None = None
+    input_schema: Mapping[str, Any] | None = None
+    """A JSON Schema the plugin wrote itself, published instead of the generated one."""
 
     @property
     def is_async(self) -> bool:
@@ -204,6 +206,7 @@ class Plugin:
         cache_ttl: float | None = None,
         cache_per_call: bool = False,
         upstream: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -222,6 +225,7 @@ class Plugin:
         cache_ttl: float | None = None,
         cache_per_call: bool = False,
         upstream: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
     ) -> F | Callable[[F], F]:
         """Register a function as a tool; usable bare (``@plugin.tool``) or with options.
 
@@ -242,6 +246,10 @@ class Plugin:
             cache_per_call: keep cached results per BlackBox ``callId`` instead of for every call.
             upstream: the system this tool calls, when the plugin calls several: each upstream
                 has its own circuit (default: the plugin's one circuit).
+            input_schema: a JSON Schema to publish as the tool's input schema, as written
+                (``$defs``, conditionals, JSON Schema 2020-12 keywords), instead of the one
+                generated from the signature. Arguments are still validated by the signature;
+                ``toolserver check`` reports what strict clients would refuse in it.
         """
 
         def register(func: F) -> F:
@@ -258,6 +266,7 @@ class Plugin:
                 cache_ttl=cache_ttl,
                 cache_per_call=cache_per_call,
                 upstream=upstream,
+                input_schema=input_schema,
             )
             return func
 
@@ -281,6 +290,7 @@ class Plugin:
         cache_ttl: float | None = None,
         cache_per_call: bool = False,
         upstream: str | None = None,
+        input_schema: Mapping[str, Any] | None = None,
     ) -> Tool:
         """Register ``fn`` without decorator syntax (used by generated tools such as bridges)."""
         tool_name = name or getattr(fn, "__name__", "")
@@ -297,6 +307,10 @@ class Plugin:
                 )
         if cache_per_call and cache_ttl is None:
             raise PluginError(f"{where}: cache_per_call needs a cache_ttl")
+        if input_schema is not None and (
+            not isinstance(input_schema, Mapping) or input_schema.get("type") != "object"
+        ):
+            raise PluginError(f"{where}: input_schema must be a JSON Schema of type 'object'")
         if upstream is not None and self.circuit is None:
             raise PluginError(f"{where}: upstream needs a circuit policy on the plugin")
         if fallback is not NO_FALLBACK:
@@ -328,6 +342,7 @@ class Plugin:
             cache_ttl=cache_ttl,
             cache_per_call=cache_per_call,
             circuit=circuit,
+            input_schema=None if input_schema is None else dict(input_schema),
         )
         self.tools.append(tool)
         return tool

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from typing import Any
+
+from pydantic import Field
 
 from toolserver.core.errors import PluginError
 from toolserver.core.plugin import Tool
 
-__all__ = ["ToolSchema", "clean_schema", "output_schema", "tool_schema"]
+__all__ = ["ToolSchema", "clean_schema", "mcp_header", "output_schema", "tool_schema"]
 
 # Keywords whose value is a map of name -> schema, a single schema, or a list of schemas.
 _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
@@ -187,10 +190,37 @@ def output_schema(tool: Tool) -> dict[str, Any] | None:
 
 @functools.lru_cache(maxsize=None)
 def tool_schema(tool: Tool) -> ToolSchema:
-    """Describe ``tool`` for every surface (cached: tools are immutable once registered)."""
+    """Describe ``tool`` for every surface (cached: tools are immutable once registered).
+
+    A tool declared with its own ``input_schema`` publishes that one, as written.
+    """
     return ToolSchema(
         name=tool.name,
         description=tool.description,
-        input_schema=input_schema(tool),
+        input_schema=dict(tool.input_schema) if tool.input_schema else input_schema(tool),
         output_schema=output_schema(tool),
     )
+
+
+# RFC 9110 token characters: what an HTTP header name may hold.
+_HEADER_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+def mcp_header(name: str, **field: Any) -> Any:
+    """Mirror a parameter into the HTTP header ``Mcp-Param-<name>`` (MCP SEP-2243).
+
+    Clients of the 2026-07-28 protocol send the argument's value in that header too, so that a
+    gateway or load balancer can route on it without reading the body; the server checks that the
+    header and the body agree. Only for ``str``, ``int`` and ``bool`` parameters::
+
+        async def forecast(region: Annotated[str, mcp_header("Region")], day: str) -> Forecast:
+
+    ``field`` takes what ``pydantic.Field`` takes (``description=...``).
+    """
+    if not _HEADER_TOKEN.match(name):
+        raise PluginError(
+            f"mcp_header({name!r}): a header name is letters, digits and !#$%&'*+.^_`|~- only"
+        )
+    extra = dict(field.pop("json_schema_extra", None) or {})
+    extra["x-mcp-header"] = name
+    return Field(json_schema_extra=extra, **field)

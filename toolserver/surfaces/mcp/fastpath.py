@@ -55,11 +55,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from typing import Any
+from typing import Any, get_args
 
 import pydantic_core
 from mcp import types
 from mcp.server import Server
+from mcp.server.connection import allowed_log_levels
 from mcp.server.streamable_http import check_accept_headers
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
@@ -68,7 +69,12 @@ from mcp.shared.inbound import (
     find_invalid_x_mcp_header,
     x_mcp_header_map,
 )
-from mcp_types import LOG_LEVEL_META_KEY, JSONRPCRequest, jsonrpc_message_adapter
+from mcp_types import (
+    LOG_LEVEL_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+    JSONRPCRequest,
+    jsonrpc_message_adapter,
+)
 from mcp_types import methods as wire_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
@@ -88,7 +94,9 @@ from toolserver.surfaces.mcp.results import Envelope, tool_failure, tool_result,
 from toolserver.surfaces.mcp.security import HostGuard
 from toolserver.surfaces.mcp.server import ToolHandlers, client_log_level
 
-__all__ = ["McpFastPath"]
+__all__ = ["McpFastPath", "SessionReply"]
+
+_LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 
 _HANDSHAKE = frozenset(v.encode() for v in HANDSHAKE_PROTOCOL_VERSIONS)
 _MODERN = frozenset(v.encode() for v in MODERN_PROTOCOL_VERSIONS)
@@ -272,38 +280,99 @@ class McpFastPath:
         """Parse the body; True when it is a request the fast path answers as the SDK would."""
         try:
             decoded = pydantic_core.from_json(request.body)
+        except ValueError:  # malformed JSON
+            return False
+        message = self._plain(decoded, request.modern, request.version, request)
+        if message is None:
+            return False
+        request.message = message
+        return True
+
+    def _plain(
+        self,
+        decoded: Any,
+        modern: bool,
+        version: bytes,
+        request: _Request | None,
+    ) -> JSONRPCRequest | None:
+        """``decoded`` as a plain request this path answers at ``version``, or None: the SDK's.
+
+        ``request`` has the routing headers of an HTTP request; an SSE session's POSTs carry
+        none (None), and the SDK's loop checks only the ``_meta`` envelope there.
+        """
+        try:
             # One JSON-RPC request, as each era's transport in the SDK decides it.
-            if request.modern:
+            if modern:
                 message = JSONRPCRequest.model_validate(decoded)
             else:
                 message = jsonrpc_message_adapter.validate_python(decoded, by_name=False)
-        except ValueError:  # malformed JSON; not a JSON-RPC message (a ValidationError)
-            return False
+        except ValueError:  # not a JSON-RPC message (a ValidationError)
+            return None
         if type(message) is not JSONRPCRequest:
-            return False
+            return None
         method = message.method
         plain = _PARAMS.get(method)
         params = message.params
         if plain is None or (params is not None and not params.keys() <= plain):
-            return False
+            return None
         meta = params.get("_meta") if params is not None else None
         if meta is not None and (
             type(meta) is not dict
             or _PROGRESS_TOKEN in meta
-            or (request.modern and LOG_LEVEL_META_KEY in meta)
+            or (modern and LOG_LEVEL_META_KEY in meta)
         ):
-            return False  # these ask for notifications on the SDK's stream
-        if not self._valid(request, decoded, method, params):
-            return False
-        if request.modern and method == "tools/call":
+            return None  # these ask for notifications on the SDK's stream
+        if not self._valid(decoded, method, params, modern, version, request):
+            return None
+        if modern and method == "tools/call":
             assert params is not None  # validated: a call has a name
             if params.get(_ARGUMENTS) and self._declares_headers(params["name"]):
-                return False  # its Mcp-Param-* headers are the SDK's to check
-        request.message = message
-        return True
+                return None  # its Mcp-Param-* headers are the SDK's to check
+        return message
+
+    def session_request(self, decoded: Any, session: Any) -> tuple[JSONRPCRequest, str] | None:
+        """A message POSTed to a legacy SSE session (:mod:`.legacy_sse`): the plain request and
+        the version to answer it at, or None when the session's SDK server must take it.
+
+        A handshake-era session is answered here once its ``initialize`` has been answered (the
+        negotiated version is known); a 2026-07-28 session takes each request's own version.
+        """
+        if not self.enabled or session.modern is None or _tracing():
+            return None
+        if session.modern:
+            params = decoded.get("params")
+            meta = params.get("_meta") if type(params) is dict else None
+            version = meta.get(PROTOCOL_VERSION_META_KEY) if type(meta) is dict else None
+            if type(version) is not str or version not in MODERN_PROTOCOL_VERSIONS:
+                return None
+        else:
+            version = session.version
+            if version is None or version not in HANDSHAKE_PROTOCOL_VERSIONS:
+                return None
+        message = self._plain(decoded, session.modern, version.encode(), None)
+        return None if message is None else (message, version)
+
+    async def session_answer(
+        self, message: JSONRPCRequest, version: str, session: Any
+    ) -> bytes | None:
+        """Answer a request :meth:`session_request` took: the JSON-RPC response to write on the
+        session's stream (log notifications before it go out through ``session.write``)."""
+        reply = SessionReply(session)
+        client_logger = None
+        if not session.modern and message.method == "tools/call":
+            client_logger = self._session_logger(session, version, message)
+        await self._respond(reply, message, version, session.modern, session.principal,
+                            client_logger=client_logger, watched=False)  # fmt: skip
+        return reply.body
 
     def _valid(
-        self, request: _Request, decoded: Any, method: str, params: dict[str, Any] | None
+        self,
+        decoded: Any,
+        method: str,
+        params: dict[str, Any] | None,
+        modern: bool,
+        version: bytes,
+        request: _Request | None,
     ) -> bool:
         """Whether the SDK's checks of the envelope and the params pass: on 2026-07-28 its
         ladder over ``_meta`` and the routing headers, then the method's params at the version.
@@ -319,12 +388,13 @@ class McpFastPath:
             shape, arguments = pydantic_core.to_json(rest), type(params[_ARGUMENTS])
         else:
             shape, arguments = pydantic_core.to_json(params), type(None)
-        version = request.version
-        key = (method, version, request.method_header, request.name_header, shape, arguments)
+        headers = (request.method_header, request.name_header) if request is not None else None
+        key = (method, version, headers, shape, arguments)
         if key in self._passed:
             return True
-        if request.modern:
-            verdict = classify_inbound_request(decoded, headers=request.routing_headers())
+        if modern:
+            routing = request.routing_headers() if request is not None else None
+            verdict = classify_inbound_request(decoded, headers=routing)
             if not isinstance(verdict, InboundModernRoute):
                 return False
         try:
@@ -353,18 +423,40 @@ class McpFastPath:
     async def _answer(self, request: _Request, scope: Scope, receive: Receive, send: Send) -> None:
         message = request.message
         assert message is not None
+        exchange = Exchange(receive, send, self.ping_interval)
+        version = request.version.decode()
+        client_logger = None
+        if not request.modern and message.method == "tools/call":
+            assert message.params is not None
+            client_logger = self._client_logger(exchange, message.params["name"])
+        await self._respond(exchange, message, version, request.modern, principal_of(scope),
+                            client_logger=client_logger, watched=True)  # fmt: skip
+
+    async def _respond(
+        self,
+        reply: Any,
+        message: JSONRPCRequest,
+        version: str,
+        modern: bool,
+        principal: str | None,
+        *,
+        client_logger: Any,
+        watched: bool,
+    ) -> None:
+        """Answer one plain request through ``reply`` (an HTTP :class:`.fastwire.Exchange`, or
+        an SSE session's :class:`SessionReply`): the one implementation behind both transports.
+        """
         request_id = message.id
         method = message.method
-        version = request.version.decode()
-        exchange = Exchange(receive, send, self.ping_interval)
         if method == "tools/call":
             assert message.params is not None
-            await self._call(exchange, request_id, message.params, version, request.modern, scope)
+            await self._call(reply, request_id, message.params, version, modern, principal,
+                             client_logger, watched)  # fmt: skip
         elif method == "tools/list":
-            await exchange.finish(self._listing(request_id, version))
+            await reply.finish(self._listing(request_id, version))
         else:
             result = self.envelope(method, version, {}, sieve=False)
-            await exchange.finish(response_body(request_id, result))
+            await reply.finish(response_body(request_id, result))
 
     def _listing(self, request_id: Any, version: str) -> bytes:
         listing = self._listings.get(version)
@@ -377,12 +469,14 @@ class McpFastPath:
 
     async def _call(
         self,
-        exchange: Exchange,
+        exchange: Any,
         request_id: Any,
         params: dict[str, Any],
         version: str,
         modern: bool,
-        scope: Scope,
+        principal: str | None,
+        client_logger: Any,
+        watched: bool,
     ) -> None:
         name = params["name"]
         refused = self.handlers.refusal(name)
@@ -391,9 +485,10 @@ class McpFastPath:
                 exchange, request_id, refused.error.code, refused.error.message, modern
             )
             return
-        reporters = {} if modern else {"client_logger": self._client_logger(exchange, name)}
-        context = self.handlers.context(request_id, version, principal_of(scope), **reporters)
-        watchers = self.watchers
+        reporters = {} if client_logger is None else {"client_logger": client_logger}
+        context = self.handlers.context(request_id, version, principal, **reporters)
+        # An HTTP call is watched for its client leaving; an SSE session's calls end with it.
+        watchers = self.watchers if watched else _UNWATCHED
         watchers.add(exchange)
         try:
             result = await self.executor.call(name, params.get(_ARGUMENTS), context)
@@ -437,6 +532,63 @@ class McpFastPath:
             await exchange.notify(log_notification(client_log_level(level), data, tool))
 
         return log
+
+    @staticmethod
+    def _session_logger(session: Any, version: str, message: JSONRPCRequest) -> Any:
+        """Log messages of a call on a handshake-era SSE session, as the SDK's handler sends
+        them: the levels the version allows, at or above the level the session set."""
+        assert message.params is not None
+        tool = message.params["name"]
+        allowed = allowed_log_levels(version, message.params.get("_meta"))
+
+        async def log(level: str, data: Any) -> None:
+            level = client_log_level(level)
+            threshold = session.log_level
+            if level not in allowed or (
+                threshold is not None and _LEVELS.index(level) < _LEVELS.index(threshold)
+            ):
+                return
+            await session.write(log_notification(level, data, tool))
+
+        return log
+
+
+class SessionReply:
+    """The answer of one fast-path call on an SSE session: the body, which the session writes on
+    its stream (the same duck type as :class:`.fastwire.Exchange` for :meth:`McpFastPath._call`).
+    """
+
+    __slots__ = ("body", "session", "streaming")
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.body: bytes | None = None
+        self.streaming = True  # errors are in the body, never an HTTP status
+
+    async def finish(self, body: bytes, status: int = 200) -> None:
+        self.body = body
+
+    async def notify(self, message: bytes) -> None:
+        await self.session.write(message)
+
+    def cancelled_by_client(self) -> bool:
+        return False
+
+
+class _Unwatched:
+    """No watcher: an SSE session's calls are cancelled by the session ending, or by the
+    client's ``notifications/cancelled``."""
+
+    @staticmethod
+    def add(exchange: Any) -> None:
+        pass
+
+    @staticmethod
+    def remove(exchange: Any) -> None:
+        pass
+
+
+_UNWATCHED = _Unwatched()
 
 
 def _replay(

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 from urllib.parse import parse_qsl
 
 import anyio
@@ -54,6 +53,7 @@ _SSE_HEADERS = [
     (b"connection", b"keep-alive"),
     (b"x-accel-buffering", b"no"),
 ]
+_LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 _INBOX = 64  # messages a session's SDK server may have waiting before a POST waits for it
 _GONE = (OSError, RuntimeError, anyio.ClosedResourceError, anyio.BrokenResourceError)
 
@@ -65,11 +65,12 @@ def _event(kind: bytes, data: bytes) -> bytes:
 class SessionAnswers(Protocol):
     """The fast handler as a session uses it (:class:`.fastpath.McpFastPath` provides it)."""
 
-    def session_request(self, decoded: Any, session: SseSession) -> str | None:
-        """The protocol version to answer ``decoded`` at itself, or None: the SDK's."""
+    def session_request(self, decoded: Any, session: SseSession) -> tuple[Any, str] | None:
+        """The request in ``decoded`` and the version to answer it at, if the fast handler
+        answers it; None: the session's SDK server takes it."""
 
-    async def session_answer(self, decoded: Any, version: str, session: SseSession) -> bytes | None:
-        """The JSON-RPC response to ``decoded``; None when there is none to send."""
+    async def session_answer(self, message: Any, version: str, session: SseSession) -> bytes | None:
+        """The JSON-RPC response to a request :meth:`session_request` took (None: none)."""
 
 
 class SseSession:
@@ -87,7 +88,7 @@ class SseSession:
 
     __slots__ = (
         "calls", "endpoint", "id", "initialize_id", "lock", "log_level", "modern", "principal",
-        "send", "to_server",
+        "send", "to_server", "version",
     )  # fmt: skip
 
     def __init__(
@@ -129,9 +130,9 @@ class SseSession:
             self._note_era(decoded)
             answers = self.endpoint.answers
             if answers is not None:
-                version = answers.session_request(decoded, self)
-                if version is not None:
-                    self._start_call(decoded, version)
+                taken = answers.session_request(decoded, self)
+                if taken is not None:
+                    self._start_call(decoded["id"], *taken)
                     return 202
             if decoded.get("method") == "notifications/cancelled" and self._cancel(decoded):
                 return 202
@@ -167,7 +168,7 @@ class SseSession:
         elif method == "logging/setLevel" and isinstance(root, types.JSONRPCRequest):
             params = root.params or {}
             level = params.get("level") if isinstance(params, dict) else None
-            if isinstance(level, str):
+            if level in _LEVELS:  # the SDK refuses any other, and keeps its level as it was
                 self.log_level = level
 
     def note_answer(self, message: Any) -> None:
@@ -184,18 +185,17 @@ class SseSession:
                 self.version = version
             self.initialize_id = None
 
-    def _start_call(self, decoded: dict, version: str) -> None:
-        request_id = decoded["id"]
-        task = asyncio.ensure_future(self._answer(decoded, version))
+    def _start_call(self, request_id: Any, message: Any, version: str) -> None:
+        task = asyncio.ensure_future(self._answer(message, version))
         if request_id not in self.calls:
             self.calls[request_id] = task
             task.add_done_callback(lambda _: self.calls.pop(request_id, None))
 
-    async def _answer(self, decoded: dict, version: str) -> None:
+    async def _answer(self, message: Any, version: str) -> None:
         answers = self.endpoint.answers
         assert answers is not None
         try:
-            body = await answers.session_answer(decoded, version, self)
+            body = await answers.session_answer(message, version, self)
             if body is not None:
                 await self.write(body)
         except asyncio.CancelledError:
@@ -459,6 +459,3 @@ async def _refuse(send: Send, status: int, kind: str, message: str) -> None:
     )
     await send({"type": "http.response.body", "body": body})
 
-
-SessionCount = Callable[[], int]
-Starter = Callable[[], Awaitable[None]]

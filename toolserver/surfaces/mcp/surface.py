@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute
 
 from toolserver.runtime import ToolServer
 from toolserver.settings import ConfigError
+from toolserver.surfaces.mcp.legacy_sse import OpenSessions
 from toolserver.surfaces.mcp.security import OriginPolicy
 from toolserver.surfaces.mcp.server import ToolHandlers
 from toolserver.surfaces.mcp.transports import MCP_PATH, MESSAGES_PATH, SSE_PATH, McpTransports
@@ -57,12 +58,17 @@ class McpSurface:
         reserved = reserved | _OWN_NAMES
         settings = server.settings
         policy = OriginPolicy.from_settings(settings)
+        self.sessions = OpenSessions(server.stores.sessions)
         main = ToolHandlers(server.registry, server.executor)
-        self.endpoints: list[McpTransports] = [McpTransports(main, "", settings, policy)]
+        self.endpoints: list[McpTransports] = [
+            McpTransports(main, "", settings, policy, self.sessions)
+        ]
         for name, selectors in settings.mcp_endpoints.items():
             _check_name(name, reserved)
             subset = ToolHandlers(server.registry.subset(selectors), server.executor, name)
-            self.endpoints.append(McpTransports(subset, f"/{name}", settings, policy))
+            self.endpoints.append(
+                McpTransports(subset, f"/{name}", settings, policy, self.sessions)
+            )
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -85,4 +91,7 @@ class McpSurface:
         async with contextlib.AsyncExitStack() as stack:
             for endpoint in self.endpoints:
                 await stack.enter_async_context(endpoint.lifespan())
+            # Messages POSTed to other workers or replicas for this process's SSE sessions.
+            await self.sessions.start()
+            stack.push_async_callback(self.sessions.relay.aclose)
             yield

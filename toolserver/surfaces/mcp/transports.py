@@ -16,10 +16,11 @@ stream, no resumption, no server-to-client requests (sampling, elicitation, whic
 use), and ``logging/setLevel`` only lasting for its own request. Progress and log notifications
 still reach the client, on the response stream of the call that sends them.
 
-Legacy SSE cannot work that way: the protocol itself ties the POSTed messages to the one open
-``GET /sse`` stream, which lives in one process's memory. With several processes (``--workers``,
-replicas), each client must reach the same process for its stream and its POSTs: route by
-client (sticky sessions) or run one worker per instance.
+Legacy SSE ties the POSTed messages to the one open ``GET /sse`` stream, held by one process.
+:mod:`.legacy_sse` routes each POST before any SDK machinery: to the session when this process
+holds it, else through the relay to the process that does (another worker, another replica), so
+no sticky routing is needed there either. Plain calls on a session are answered by the same fast
+handler as ``/mcp``.
 
 Each route is wrapped in the Host/Origin guard (:mod:`.security`) and, where it streams, the
 keep-alive (:mod:`.keepalive`). Authentication happens earlier, in the app, so an unauthenticated
@@ -35,7 +36,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from mcp.server import Server
-from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.routing import BaseRoute, Route
@@ -44,6 +44,7 @@ from starlette.types import Receive, Scope, Send
 from toolserver.settings import Settings
 from toolserver.surfaces.mcp.fastpath import McpFastPath
 from toolserver.surfaces.mcp.keepalive import SseKeepAlive
+from toolserver.surfaces.mcp.legacy_sse import OpenSessions, SseEndpoint
 from toolserver.surfaces.mcp.security import HostGuard, OriginPolicy
 from toolserver.surfaces.mcp.server import ToolHandlers, build_server
 
@@ -70,10 +71,16 @@ class McpTransports:
         prefix: the path the endpoint lives under (``""`` or ``"/crm"``).
         settings: body limit, keep-alive interval, whether the fast path is on.
         policy: the Host/Origin guard's policy.
+        sessions: this process's SSE sessions (of every endpoint) and the relay to the others'.
     """
 
     def __init__(
-        self, handlers: ToolHandlers, prefix: str, settings: Settings, policy: OriginPolicy
+        self,
+        handlers: ToolHandlers,
+        prefix: str,
+        settings: Settings,
+        policy: OriginPolicy,
+        sessions: OpenSessions,
     ) -> None:
         self.handlers = handlers
         # Two servers over the same handlers: the SSE one keeps state per connection (the level
@@ -83,11 +90,6 @@ class McpTransports:
         self.prefix = prefix
         self.policy = policy
         self.ping_interval = settings.sse_ping_interval
-        self.sse = SseServerTransport(
-            f"{prefix}{MESSAGES_PATH}/",
-            security_settings=_SDK_SECURITY,
-            max_request_body_size=settings.max_body_bytes,
-        )
         self.session_manager = StreamableHTTPSessionManager(
             app=self.server,
             json_response=False,
@@ -97,9 +99,9 @@ class McpTransports:
         )
         sdk_app = self._guarded(StreamableHTTPASGIApp(self.session_manager), streams=True)
         self.streamable_http: Any = sdk_app
-        self.messages = self._guarded(self.sse.handle_post_message)
+        fast: McpFastPath | None = None
         if settings.mcp_fast_path:
-            self.streamable_http = McpFastPath(
+            fast = McpFastPath(
                 handlers,
                 self.server,
                 sdk_app,
@@ -107,13 +109,16 @@ class McpTransports:
                 max_body=settings.max_body_bytes,
                 ping_interval=self.ping_interval,
             )
-
-    async def handle_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """One legacy SSE connection: its session lasts as long as the client keeps the stream."""
-        async with self.sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
-            await self.sse_server.run(
-                read_stream, write_stream, self.sse_server.create_initialization_options()
-            )
+            self.streamable_http = fast
+        self.streamable_http = TrimmedMcpHeaders(self.streamable_http)
+        self.sse = SseEndpoint(
+            self.sse_server,
+            sessions,
+            messages_path=f"{prefix}{MESSAGES_PATH}/",
+            max_body=settings.max_body_bytes,
+            answers=fast,
+        )
+        self.messages = self._guarded(self.sse.handle_post)
 
     def _guarded(self, app: Any, *, streams: bool = False) -> HostGuard:
         if streams:
@@ -124,7 +129,7 @@ class McpTransports:
     def routes(self) -> list[BaseRoute]:
         p = self.prefix
         return [
-            Route(p + SSE_PATH, self._guarded(self.handle_sse, streams=True), methods=["GET"]),
+            Route(p + SSE_PATH, self._guarded(self.sse.handle_sse, streams=True), methods=["GET"]),
             Route(f"{p}{MESSAGES_PATH}/", self.messages, methods=["POST"]),
             Route(p + MESSAGES_PATH, self.messages, methods=["POST"]),
             Route(p + MCP_PATH, self.streamable_http, methods=["GET", "POST", "DELETE"]),
@@ -145,3 +150,31 @@ class McpTransports:
         """Run the Streamable HTTP manager (its task group serves every request) while serving."""
         async with self.session_manager.run():
             yield
+
+
+_OWS = (b" ", b"\t")
+
+
+class TrimmedMcpHeaders:
+    """Strips the optional whitespace around ``MCP-*`` header values before ``/mcp`` reads them.
+
+    RFC 9110 (section 5.5) has a field value exclude the whitespace around it, and SEP-2243 asks
+    servers to accept ``Mcp-Name:  get_weather `` as ``get_weather``; the HTTP parser passes the
+    trailing part through, and the SDK compares the raw value with the body. The headers are
+    only rewritten when one of them has such whitespace.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers")
+        if headers is not None:
+            for name, value in headers:
+                if name.startswith(b"mcp-") and value and (value[:1] in _OWS or value[-1:] in _OWS):
+                    scope = dict(scope)
+                    scope["headers"] = [
+                        (k, v.strip(b" \t") if k.startswith(b"mcp-") else v) for k, v in headers
+                    ]
+                    break
+        await self.app(scope, receive, send)
