@@ -112,12 +112,14 @@ def running_server(
     args: tuple[str, ...] = (),
     startup_timeout: float = 30.0,
     command: tuple[str, ...] | None = None,
+    own_group: bool = False,
 ) -> Iterator[ServerProcess]:
     """Start ``toolserver serve`` on a free port; yield once ``/healthz`` answers.
 
     The process gets a clean ``TOOLSERVER_*`` environment: only what the test passes, plus a
     fresh data directory, JSON logs and the API key (unless ``api_key`` is None). ``command``
-    replaces ``python -m toolserver serve`` (``args`` still follow it).
+    replaces ``python -m toolserver serve`` (``args`` still follow it). ``own_group`` starts it
+    in a process group of its own, which a test can kill whole (a lost replica, workers and all).
     """
     port = free_port()
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLSERVER_")}
@@ -148,6 +150,7 @@ def running_server(
         env=child_env,
         stdout=log_file,
         stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     server = ServerProcess(
         base_url=f"http://127.0.0.1:{port}",

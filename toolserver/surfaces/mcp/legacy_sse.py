@@ -292,13 +292,14 @@ class SseEndpoint:
         )
         from_server, outbox = anyio.create_memory_object_stream[SessionMessage](0)
         session = SseSession(session_id, principal, self, send, to_server)
-        await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-        endpoint = f"{self.messages_path}?session_id={session_id}".encode()
-        await send({"type": "http.response.body", "body": _event(b"endpoint", endpoint),
-                    "more_body": True})  # fmt: skip
+        # Known everywhere before the client learns its id: its first POST may go anywhere.
         self.sessions.sessions[session_id] = session
         try:
             await relay.opened(session_id, principal)
+            await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
+            endpoint = f"{self.messages_path}?session_id={session_id}".encode()
+            await send({"type": "http.response.body", "body": _event(b"endpoint", endpoint),
+                        "more_body": True})  # fmt: skip
             async with anyio.create_task_group() as tg:
 
                 async def serve() -> None:
