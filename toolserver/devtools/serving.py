@@ -34,6 +34,7 @@ from toolserver.devtools.failures import (
     startup_failure,
 )
 from toolserver.devtools.summary import key_file_exists, key_note, start_summary
+from toolserver.runtime.workers import multi_worker_caveats
 from toolserver.settings import Settings
 
 __all__ = ["LifespanReport", "port_problem", "serve"]
@@ -174,6 +175,11 @@ def serve(settings: Settings, *, reload: bool = False, workers: int | None = Non
     server = _tool_server(app)
     warn_unknown_variables(server.plugins)
     workers = workers or settings.workers
+    if workers > 1:
+        # Shared between the workers: idempotency, rate limits, SSE sessions (runtime/workers.py).
+        _log.info("server.workers", workers=workers, store=settings.resolved_store())
+    for caveat in multi_worker_caveats(settings, workers):
+        _log.warning("server.workers_caveat", workers=workers, problem=caveat)
 
     def announce(port: int) -> None:
         from toolserver.observability.logs import flush_logs
