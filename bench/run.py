@@ -360,37 +360,69 @@ def median_of(runs: list[dict[str, Any]], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-# -- SSE round trips ----------------------------------------------------------------------------
+# -- SSE sessions under load ---------------------------------------------------------------------
+
+
+SSE_MODES = {
+    "legacy": "handshake era (initialize at 2025-06-18), as BlackBox and third-party clients",
+    "modern": "2026-07-28 envelope on every request, as the mcp client's default mode",
+}
+
+
+def sse_load(server: Server, args: argparse.Namespace, mode: str, duration: float, warmup: float,
+             headers: list[str]) -> dict[str, Any]:
+    """One timed run of ``bench/sse_load.py`` against ``server``, on the load core."""
+    argv = pinned(LOAD_CORE) + [
+        str(PYTHON), str(BENCH / "sse_load.py"), "--url", f"{server.url}/sse",
+        "--pid", str(server.process.pid), "--sessions", str(args.sse_sessions_load),
+        "--mode", mode, "--warmup", f"{warmup:g}", "--duration", f"{duration:g}",
+    ]
+    for header in headers:
+        argv += ["--header", header]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration + warmup + 120, cwd=str(WORK),
+        env=child_env(), check=False,
+    )
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": (done.stderr or done.stdout).strip()[-1000:] or f"exit {done.returncode}"}
 
 
 def run_sse(servers: Servers, args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    """Toolserver's ``/sse`` and the reference's ``sse_app()``, the same load, the same run.
+
+    Per mode: a short verification run of each server, then ``--runs`` timed runs of each,
+    alternating, so that load from elsewhere on the machine spreads over both.
+    """
     api_key = "bench_" + secrets.token_hex(12)
     ts = servers.toolserver(
         "SSE-toolserver", plugins_dir=BENCH / "plugins", data_dir=data_dir / "SSE", api_key=api_key
     )
     ref = servers.uvicorn("SSE-reference", "bench.servers.reference:app", {"BENCH_REF": "sse"})
+    targets = {"toolserver": (ts, [f"X-Api-Key: {api_key}"]), "reference": (ref, [])}
     out: dict[str, Any] = {}
     try:
         ts.wait_ready("/healthz")
         ref.wait_ready("/")
-        for mode in ("auto", "legacy"):
-            log(f"[SSE] {mode}: {args.runs} rounds of {args.sse_count} sequential calls per server")
-            argv = pinned(LOAD_CORE) + [
-                str(PYTHON), str(BENCH / "sse_roundtrips.py"), "--mode", mode,
-                "--rounds", str(args.runs), "--count", str(args.sse_count),
-                "--warmup", str(max(10, args.sse_count // 10)),
-                "--target", f"toolserver={ts.url}/sse,X-Api-Key:{api_key}",
-                "--target", f"reference={ref.url}/sse",
-            ]
-            done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=900, cwd=str(WORK), env=child_env(),
-                check=False,
-            )
-            try:
-                out[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                out[mode] = {"error": (done.stderr or done.stdout).strip()[-1000:]}
-            log(f"[SSE] {mode}: {json.dumps(out[mode])[:400]}")
+        for mode in SSE_MODES:
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+            out[mode] = runs
+            for name, (server, headers) in targets.items():
+                check = sse_load(server, args, mode, 1.0, 0.5, headers)
+                if "error" in check or check.get("bad") or not check.get("calls"):
+                    runs[name].append({"error": f"verification failed: {json.dumps(check)[:400]}"})
+            for n in range(args.runs):
+                for name, (server, headers) in targets.items():
+                    if any("error" in r for r in runs[name]):
+                        continue
+                    log(f"[SSE] {mode} {name} run {n + 1}/{args.runs}: "
+                        f"{args.sse_sessions_load} sessions, {args.duration:g} s")
+                    result = sse_load(server, args, mode, args.duration, args.warmup, headers)
+                    if result.get("bad"):
+                        result = {"error": f"{result['bad']} wrong answers, e.g. {result.get('first_bad')}"}
+                    runs[name].append(result)
+                    log(f"[SSE]   {json.dumps(result)[:300]}")
     except RuntimeError as exc:
         out["error"] = str(exc)
     finally:
@@ -690,6 +722,7 @@ def report(
     by_key = {r.key: r for r in rows}
     rps = {r.key: median_of(r.runs, "rps") for r in rows if r.runs and not r.error}
     p99 = {r.key: median_of(r.runs, "p99_ms") for r in rows if r.runs and not r.error}
+    p50 = {r.key: median_of(r.runs, "p50_ms") for r in rows if r.runs and not r.error}
     lines: list[Line] = []
     for row in rows:
         if row.error or not row.runs:
@@ -708,25 +741,30 @@ def report(
         )
 
     sse_rates: dict[tuple[str, str], float | None] = {}
-    for mode, title in (("auto", "2026-07-28 over SSE (Client default)"), ("legacy", "handshake era")):
+    sse_cpu: dict[tuple[str, str], float | None] = {}
+    for mode, title in SSE_MODES.items():
         data = sse.get(mode) or {}
         for target in ("toolserver", "reference"):
             key = f"SSE-{mode}-{'ts' if target == 'toolserver' else 'ref'}"
-            label = f"SSE round trips, {target}, mcp Client mode={mode} ({title})"
+            label = (f"SSE, {target}, {args.sse_sessions_load} sessions of tools/call, {title}")
             runs = data.get(target) if isinstance(data, dict) else None
             good = [r for r in runs or [] if "rate" in r]
             if not good or len(good) != len(runs or []):
-                why = sse.get("error") or (data.get("error") if isinstance(data, dict) else None)
-                why = why or next((r.get("error") for r in runs or [] if "error" in r), "no runs")
+                why = sse.get("error") or next(
+                    (r.get("error") for r in runs or [] if "error" in r), "no runs"
+                )
                 lines.append(Line(key, label, "not available", note=str(why)[:300]))
-                sse_rates[(mode, target)] = None
+                sse_rates[(mode, target)] = sse_cpu[(mode, target)] = None
                 continue
             rate = median_of(good, "rate")
-            sse_rates[(mode, target)] = rate
+            cpu = median_of(good, "cpu_ms_per_call")
+            sse_rates[(mode, target)], sse_cpu[(mode, target)] = rate, cpu
             lines.append(
                 Line(key, label, f"{_fmt(rate)} calls/s", f"{median_of(good, 'p50_ms'):.2f} ms",
                      f"{median_of(good, 'p99_ms'):.2f} ms", "-",
-                     "runs: " + ", ".join(f"{r['rate']:.0f}" for r in good))
+                     f"server CPU {cpu:.3f} ms/call (share of a core "
+                     f"{median_of(good, 'server_cpu_share'):.2f}); runs: "
+                     + ", ".join(f"{r['rate']:.0f}" for r in good))
             )
 
     ws_rate = None
@@ -781,12 +819,26 @@ def report(
                _at_least(rps.get("T2"), rps.get("R1"), 3)),
         Target("T3 ≥ 3× R2", _ratio_text(rps.get("T3"), rps.get("R2")),
                _at_least(rps.get("T3"), rps.get("R2"), 3)),
-        Target("SSE round trips ≥ 1.5× reference (Client default mode)",
-               _ratio_text(sse_rates.get(("auto", "toolserver")), sse_rates.get(("auto", "reference"))),
-               _at_least(sse_rates.get(("auto", "toolserver")), sse_rates.get(("auto", "reference")), 1.5)),
-        Target("SSE round trips ≥ 1.5× reference (legacy handshake mode)",
-               _ratio_text(sse_rates.get(("legacy", "toolserver")), sse_rates.get(("legacy", "reference"))),
-               _at_least(sse_rates.get(("legacy", "toolserver")), sse_rates.get(("legacy", "reference")), 1.5)),
+        *[
+            target
+            for mode in SSE_MODES
+            for target in (
+                Target(f"SSE ({mode}) server CPU per tools/call ≤ 1/3 of the reference's",
+                       _cpu_text(sse_cpu.get((mode, "toolserver")), sse_cpu.get((mode, "reference"))),
+                       None if not sse_cpu.get((mode, "toolserver")) or not sse_cpu.get((mode, "reference"))
+                       else sse_cpu[(mode, "toolserver")] * 3 <= sse_cpu[(mode, "reference")]),
+                Target(f"SSE ({mode}) calls/s ≥ 3× the reference's",
+                       _ratio_text(sse_rates.get((mode, "toolserver")), sse_rates.get((mode, "reference"))),
+                       _at_least(sse_rates.get((mode, "toolserver")), sse_rates.get((mode, "reference")), 3)),
+            )
+        ],
+        *[
+            Target(f"{row} p99 ≤ 3× its own p50",
+                   f"{_fmt(p99.get(row), 2)} ms vs p50 {_fmt(p50.get(row), 2)} ms",
+                   None if p99.get(row) is None or p50.get(row) is None
+                   else p99[row] <= 3 * p50[row])
+            for row in ("T2", "T3")
+        ],
         Target("WebSocket ≥ 3,000 tool answers/s", f"{_fmt(ws_rate)} answers/s",
                None if ws_rate is None else ws_rate >= 3000),
         Target("cold start ≤ 1 s", f"{cold_s:.3f} s" if cold_s is not None else "-",
@@ -796,6 +848,11 @@ def report(
                None if rss_ts is None else rss_ts * 1.048576 <= 200),
     ]
     return lines, targets
+
+
+def _cpu_text(ts: float | None, ref: float | None) -> str:
+    r = _ratio(ts, ref)
+    return f"{r:.2f}× ({ts:.3f} vs {ref:.3f} ms/call)" if r is not None else "-"
 
 
 def _ratio_text(a: float | None, b: float | None) -> str:
@@ -886,7 +943,10 @@ worker per server, access log off.
   the references get the same server stack.
 - Python processes use a bytecode cache in `bench/.work/pycache` (`PYTHONPYCACHEPREFIX`), as an
   installed package has; the cold-start notes also show a start that compiles every module.
-- SSE round trips include the `mcp` Python client's own cost per call (on the other core).
+- SSE rows: {args.sse_sessions_load} sessions driven by `bench/sse_load.py` (raw HTTP, on the load
+  core), each a closed loop of `tools/call add(2, 3)`; a call is one POST (202) and one event on
+  the stream. Server CPU per call is the server process's utime + stime (`/proc/<pid>/stat`) over
+  the timed run divided by the calls answered in it.
 
 ## The answers that were checked (first answer of each row)
 
@@ -920,7 +980,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up per HTTP row")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per row (the median is kept)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
-    parser.add_argument("--sse-count", type=int, default=1000, help="sequential calls per SSE round")
+    parser.add_argument("--sse-sessions-load", type=int, default=32,
+                        help="concurrent SSE sessions of the SSE rows")
     parser.add_argument("--sse-sessions", type=int, default=1000, help="idle SSE sessions for RSS")
     parser.add_argument("--ws-warmup", type=float, default=3.0, help="WebSocket warm-up seconds")
     parser.add_argument("--only", nargs="*", help="HTTP rows to run (A B R1 R2 T1 T2 T3 T4)")
@@ -935,7 +996,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, help="where to write the results (bench/RESULTS.md)")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.warmup, args.sse_count, args.ws_warmup = 2.0, 1.0, 100, 1.0
+        args.duration, args.warmup, args.ws_warmup = 2.0, 1.0, 1.0
     if args.output is None:
         args.output = WORK / "RESULTS-quick.md" if args.quick else RESULTS
     check_tools()

@@ -42,6 +42,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from toolserver.http.auth import principal_of
 from toolserver.stores.sessions import SessionRelay
+from toolserver.surfaces.mcp.keepalive import KEEP_ALIVE
 
 __all__ = ["OpenSessions", "SessionAnswers", "SseEndpoint", "SseSession"]
 
@@ -55,6 +56,7 @@ _SSE_HEADERS = [
 ]
 _LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 _INBOX = 64  # messages a session's SDK server may have waiting before a POST waits for it
+_KEEP_ALIVE: Message = {"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True}
 _GONE = (OSError, RuntimeError, anyio.ClosedResourceError, anyio.BrokenResourceError)
 
 
@@ -88,7 +90,7 @@ class SseSession:
 
     __slots__ = (
         "calls", "endpoint", "id", "initialize_id", "lock", "log_level", "modern", "principal",
-        "send", "to_server", "version",
+        "send", "to_server", "version", "written",
     )  # fmt: skip
 
     def __init__(
@@ -110,12 +112,24 @@ class SseSession:
         self.initialize_id: Any = None
         self.log_level: str | None = None
         self.calls: dict[Any, asyncio.Task[None]] = {}
+        self.written = 0
 
     async def write(self, body: bytes) -> None:
         """Send one JSON-RPC message on the stream (a ``message`` event)."""
         chunk = {"type": "http.response.body", "body": _event(b"message", body), "more_body": True}
+        self.written += 1
         async with self.lock:
             await self.send(chunk)
+
+    async def keep_alive(self, interval: float) -> None:
+        """Write a comment (``: keep-alive``, which every SSE client ignores) after each
+        ``interval`` seconds in which nothing else was written."""
+        while True:
+            written = self.written
+            await anyio.sleep(interval)
+            if self.written == written:
+                async with self.lock:
+                    await self.send(_KEEP_ALIVE)
 
     def owned_by(self, principal: str | None) -> bool:
         return (principal or "") == (self.principal or "")
@@ -262,6 +276,8 @@ class SseEndpoint:
         sessions: this process's sessions and the relay.
         messages_path: the path the ``endpoint`` event names (``/messages/``, ``/crm/messages/``).
         max_body: the largest message accepted.
+        ping_interval: seconds of silence after which a keep-alive comment is written, so that
+            proxies keep an idle stream open (``TOOLSERVER_SSE_PING_INTERVAL``).
         answers: the fast handler, or None to send every message to the SDK server.
     """
 
@@ -272,12 +288,14 @@ class SseEndpoint:
         *,
         messages_path: str,
         max_body: int,
+        ping_interval: float = 15.0,
         answers: SessionAnswers | None = None,
     ) -> None:
         self.server = server
         self.sessions = sessions
         self.messages_path = messages_path
         self.max_body = max_body
+        self.ping_interval = ping_interval
         self.answers = answers
 
     # -- GET /sse ------------------------------------------------------------------------------
@@ -323,6 +341,7 @@ class SseEndpoint:
                 tg.start_soon(serve)
                 tg.start_soon(write_answers)
                 tg.start_soon(watch)
+                tg.start_soon(session.keep_alive, self.ping_interval)
         except _GONE:
             pass  # the client left while an answer was written
         finally:
@@ -385,10 +404,15 @@ class SseEndpoint:
             await _refuse(send, 400, "invalid_message", "The body is not a JSON-RPC message.")
 
 
+_SESSION_QUERY = b"session_id="
+
+
 def _session_id(scope: Scope) -> str | None:
     query = scope.get("query_string", b"")
     if not query:
         return None
+    if query.startswith(_SESSION_QUERY) and b"&" not in query and b"%" not in query:
+        return query[len(_SESSION_QUERY) :].decode("latin-1").strip().lower() or None
     for name, value in parse_qsl(query.decode("latin-1")):
         if name == "session_id":
             return value.strip().lower() or None

@@ -116,9 +116,12 @@ class McpTransports:
             sessions,
             messages_path=f"{prefix}{MESSAGES_PATH}/",
             max_body=settings.max_body_bytes,
+            ping_interval=self.ping_interval,
             answers=fast,
         )
         self.messages = self._guarded(self.sse.handle_post)
+        # The session writes its own keep-alives and proxy headers (no SseKeepAlive around it).
+        self.stream = self._guarded(self.sse.handle_sse)
 
     def _guarded(self, app: Any, *, streams: bool = False) -> HostGuard:
         if streams:
@@ -129,7 +132,7 @@ class McpTransports:
     def routes(self) -> list[BaseRoute]:
         p = self.prefix
         return [
-            Route(p + SSE_PATH, self._guarded(self.sse.handle_sse, streams=True), methods=["GET"]),
+            Route(p + SSE_PATH, self.stream, methods=["GET"]),
             Route(f"{p}{MESSAGES_PATH}/", self.messages, methods=["POST"]),
             Route(p + MESSAGES_PATH, self.messages, methods=["POST"]),
             Route(p + MCP_PATH, self.streamable_http, methods=["GET", "POST", "DELETE"]),
@@ -137,9 +140,11 @@ class McpTransports:
 
     @property
     def fast_routes(self) -> dict[tuple[str, str], Any]:
-        """The POSTs of every round trip, served without routing: ``/mcp`` and the SSE messages."""
+        """What every round trip uses, served without routing: ``POST /mcp``, the SSE messages,
+        and the SSE stream (each of its events then skips the routed app's middleware too)."""
         p = self.prefix
         return {
+            ("GET", p + SSE_PATH): self.stream,
             ("POST", p + MCP_PATH): self.streamable_http,
             ("POST", f"{p}{MESSAGES_PATH}/"): self.messages,
             ("POST", p + MESSAGES_PATH): self.messages,
