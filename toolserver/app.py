@@ -42,6 +42,7 @@ from toolserver.http.health import Health
 from toolserver.http.streams import EventStreamCloser
 from toolserver.observability.logs import configure_logging, quiet_access_log, redact_secrets
 from toolserver.runtime import ToolServer
+from toolserver.runtime.collector import tune_collector
 from toolserver.settings import ConfigError, Settings, load_settings
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
@@ -107,6 +108,7 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
                 await stack.enter_async_context(surface.lifespan())
             # Left first: drain in-flight calls and end event streams before surfaces stop.
             await stack.enter_async_context(server.shutdown.running(server.executor))
+            tune_collector()  # everything built at start is frozen (runtime/collector.py)
             yield
         _log.info("server.stopped")
 
