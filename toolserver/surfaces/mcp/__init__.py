@@ -8,9 +8,11 @@ announces:
   both paths below, with the one place that applies a protocol version's envelope;
 - :mod:`.server` -- the SDK's low-level server with handlers over the executor (the SDK path);
 - :mod:`.transports` -- the SSE and Streamable HTTP routes of one endpoint;
-- :mod:`.fastpath` -- plain ``tools/call``, ``tools/list`` and ``ping`` POSTs to ``/mcp``, judged
-  by the SDK's own public request checks and answered without its per-request machinery;
-  everything else handed to the SDK;
+- :mod:`.legacy_sse` -- legacy SSE sessions: the stream, and each POSTed message routed to the
+  process holding it (here, or relayed to another worker or replica);
+- :mod:`.fastpath` -- plain ``tools/call``, ``tools/list`` and ``ping`` requests, POSTed to
+  ``/mcp`` or to an SSE session, judged by the SDK's own public request checks and answered
+  without its per-request machinery; everything else handed to the SDK;
 - :mod:`.fastwire` -- the fast path's JSON-RPC frames and its one HTTP response;
 - :mod:`.security` -- the Host/Origin guard;
 - :mod:`.keepalive` -- proxy-safe event streams;

@@ -358,6 +358,10 @@ class SseEndpoint:
 
     async def handle_post(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One message for a session held here or anywhere else."""
+        too_large = f"The request body is larger than {self.max_body} bytes."
+        if _declared_length(scope) > self.max_body:  # refused before a byte of it is read
+            await _refuse(send, 413, "body_too_large", too_large)
+            return
         session_id = _session_id(scope)
         if session_id is None:
             await _refuse(send, 400, "invalid_request", "session_id is required.")
@@ -367,10 +371,7 @@ class SseEndpoint:
             return
         body = await _read_body(receive, self.max_body)
         if body is None:
-            await _refuse(
-                send, 413, "body_too_large",
-                f"The request body is larger than {self.max_body} bytes.",
-            )  # fmt: skip
+            await _refuse(send, 413, "body_too_large", too_large)
             return
         principal = principal_of(scope)
         relay = self.sessions.relay
@@ -417,6 +418,13 @@ def _session_id(scope: Scope) -> str | None:
         if name == "session_id":
             return value.strip().lower() or None
     return None
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
 
 
 def _json_content(scope: Scope) -> bool:
