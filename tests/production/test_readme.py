@@ -94,13 +94,13 @@ def test_the_quick_start_and_the_plugin_steps_run_as_written_from_a_fresh_clone(
     """The quick start's commands, in order, as written: the server in a terminal of its own,
     then every command of the second terminal, each output checked against the README's; then
     the marked steps of "Writing a plugin" in the same clone."""
-    readme = (REPO / "README.md").read_text()
+    clone = _fresh_clone(tmp_path)
+    readme = (clone / "README.md").read_text()  # the committed README, as the clone has it
     quick = blocks(section(readme, "Quick start"))
     assert len(quick) == 2, "the quick start: the server's terminal, then the second terminal"
     (serve,) = quick[0].commands
     calls = quick[1].commands
     assert serve.expected and [c for c in calls if c.expected], "the README shows the outputs"
-    clone = _fresh_clone(tmp_path)
 
     with sandbox(tmp_path) as box:
         if not box.isolated and not port_is_free(8000):
@@ -151,11 +151,10 @@ def test_using_toolserver_in_your_own_repository_works_as_written(tmp_path: Path
 
     They install from the package index, so they run on the machine's network; the server
     gets a free port through ``TOOLSERVER_PORT`` (configuration, not a changed command)."""
-    readme = (REPO / "README.md").read_text()
+    readme = (_fresh_clone(tmp_path) / "README.md").read_text()
     (block,) = blocks(section(readme, "Using toolserver in your own repository"), marked_only=True)
     script = "set -e\n" + "\n".join(command.line for command in block.commands)
     assert block.commands[-1].line.endswith("toolserver serve")
-    _fresh_clone(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLSERVER_", "VIRTUAL_ENV"))}
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO))

@@ -32,7 +32,9 @@ async def serve_stdio(server: ToolServer, *, stdin: Any = None, stdout: Any = No
     from mcp.server.stdio import stdio_server
 
     handlers = ToolHandlers(server.registry, server.executor)
-    mcp = build_server(handlers)
+    # One connection for the life of the process: it keeps its own state, as an SSE session
+    # does (the level ``logging/setLevel`` sets lasts for the connection).
+    mcp = build_server(handlers, per_connection=True)
     await server.start()
     try:
         async with stdio_server(stdin, stdout) as (read, write):
