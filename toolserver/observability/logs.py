@@ -37,6 +37,7 @@ import logging
 import logging.handlers
 import os
 import queue
+import re
 import stat
 import sys
 import threading
@@ -46,7 +47,14 @@ from typing import Any
 import pydantic_core
 import structlog
 
-__all__ = ["REDACTED", "configure_logging", "flush_logs", "quiet_access_log", "redact_secrets"]
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "flush_logs",
+    "mask_query_secrets",
+    "quiet_access_log",
+    "redact_secrets",
+]
 
 REDACTED = "***"
 
@@ -113,21 +121,43 @@ class _SecretRedactor:
 redact_secrets = _SecretRedactor()
 
 
-class _QuietProbes(logging.Filter):
-    """Drops access-log lines of health probes and metric scrapes, which come every few seconds
-    from machines and would bury the requests people read the log for. The app says which paths
-    those are (:func:`quiet_access_log`)."""
+class _AccessLog(logging.Filter):
+    """What uvicorn's access log may say.
+
+    Drops the lines of health probes and metric scrapes, which come every few seconds from
+    machines and would bury the requests people read the log for (the app says which paths those
+    are: :func:`quiet_access_log`). And masks the values of query parameters that carry
+    credentials (``?api_key=``, ``token``, ``signature``, ...): a client that sends its key in the
+    URL, even a wrong one, must not have it written down.
+    """
 
     paths: frozenset[str] = frozenset()
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            return args[2].split("?", 1)[0] not in self.paths
+            path, _, query = args[2].partition("?")
+            if path in self.paths:
+                return False
+            if query:
+                masked = mask_query_secrets(args[2])
+                if masked != args[2]:
+                    record.args = (*args[:2], masked, *args[3:])
         return True
 
 
-_quiet_probes = _QuietProbes()
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;](?:[\w.-]*(?:key|token|secret|password|passwd|signature|sig|auth|credential)"
+    r"[\w.-]*)=)[^&;#\s]*"
+)
+
+
+def mask_query_secrets(target: str) -> str:
+    """``target`` (a path with its query) with credential-like parameter values as ``***``."""
+    return _SECRET_PARAMETER.sub(lambda m: m.group(1) + REDACTED, target)
+
+
+_quiet_probes = _AccessLog()
 
 
 def quiet_access_log(paths: Iterable[str]) -> None:
