@@ -52,3 +52,34 @@ def test_the_envelope_is_what_the_sdk_sends_for_the_model(kind: str, version: st
         Envelope(server.server_info_stamp)("tools/call", version, dict(PLAIN[kind]), sieve=False)
         == expected
     )
+
+
+def test_a_fallback_that_is_not_of_the_return_type_is_sent_as_a_message() -> None:
+    from toolserver import Plugin
+    from toolserver.core.errors import FailureKind, ToolFailure
+    from toolserver.core.executor import ToolResult
+    from toolserver.surfaces.mcp.results import tool_result
+
+    plugin = Plugin("stock")
+
+    @plugin.tool(fallback="The stock system is down.")
+    def count() -> int:
+        """A count."""
+        return 1
+
+    @plugin.tool(fallback=0)
+    def count_or_zero() -> int:
+        """A count."""
+        return 1
+
+    failure = ToolFailure(FailureKind.TIMEOUT, "slow")
+    message, fitting = plugin.tools
+    assert tool_result(ToolResult(message, message.fallback, fallback_for=failure)) == {
+        "content": [{"text": "The stock system is down.", "type": "text"}],
+        "isError": True,
+    }
+    assert tool_result(ToolResult(fitting, 0, fallback_for=failure)) == {
+        "content": [{"text": "0", "type": "text"}],
+        "isError": False,
+        "structuredContent": {"result": 0},
+    }

@@ -1,4 +1,4 @@
-"""MCP: the registry served as an MCP server, over legacy HTTP+SSE and Streamable HTTP.
+"""MCP: the registry served as an MCP server, over legacy HTTP+SSE and Streamable HTTP (and stdio).
 
 Small modules, one concern each, with explicit objects between them; only the SDK's public API is
 used (``mcp``, ``mcp_types``, ``opentelemetry``), so an SDK release can only break what it
@@ -16,7 +16,8 @@ announces:
 - :mod:`.fastwire` -- the fast path's JSON-RPC frames and its one HTTP response;
 - :mod:`.security` -- the Host/Origin guard;
 - :mod:`.keepalive` -- proxy-safe event streams;
-- :mod:`.surface` -- :class:`McpSurface`, the main endpoint and the subset endpoints.
+- :mod:`.surface` -- :class:`McpSurface`, the main endpoint and the subset endpoints;
+- :mod:`.stdio` -- the same registry over MCP stdio, for desktop clients (``toolserver stdio``).
 """
 
 from toolserver.surfaces.mcp.surface import McpSurface

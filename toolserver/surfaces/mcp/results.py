@@ -150,7 +150,16 @@ def varies_by_version(tool: Tool) -> bool:
 
 
 def tool_result(result: ToolResult) -> dict[str, Any]:
-    """A successful call on the wire: its text, and ``structuredContent`` where a schema says so."""
+    """A successful call on the wire: its text, and ``structuredContent`` where a schema says so.
+
+    A tool's fallback answer that is not a value of its return type cannot be structured content
+    (it would break the output schema): it is sent as a message, ``isError`` true, which is what
+    it is -- the tool failed, and this is what the agent should say.
+    """
+    if result.fallback_for is not None and not result.tool.fallback_fits:
+        value = result.value
+        text = value if isinstance(value, str) else result.json().decode()
+        return {"content": [{"text": text, "type": "text"}], "isError": True}
     shape = _shape(result.tool)
     if shape == _CONTENT:
         value = result.value if isinstance(result.value, list) else [result.value]
