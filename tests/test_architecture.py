@@ -130,6 +130,7 @@ def test_the_plugin_authors_api_is_what_the_package_exports() -> None:
         "ToolContext",
         "ToolError",
         "__version__",
+        "mcp_header",
     ]
     for name in toolserver.__all__:
         assert hasattr(toolserver, name)

@@ -25,7 +25,13 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from tests.support.server import ServerProcess
 from tests.support.sse_raw import RawSession
 from tests.surfaces.mcp.conftest import API_KEY, AUTH_HEADER, PROBES
-from tests.surfaces.mcp.test_fast_path import ENVELOPE, calls_of_every_shape, tool, twins
+from tests.surfaces.mcp.test_fast_path import (
+    ENVELOPE,
+    calls_of_every_shape,
+    normalised,
+    tool,
+    twins,
+)
 
 __all__ = ["twins"]  # the fixture, shared with the /mcp equivalence test
 
@@ -101,7 +107,7 @@ async def test_sse_sessions_answer_alike_with_and_without_the_fast_path(
     sdk_transcript = await replay(sdk, version)
     assert [label for label, _ in fast_transcript] == [label for label, _ in sdk_transcript]
     for (label, got), (_, expected) in zip(fast_transcript, sdk_transcript, strict=True):
-        assert got == expected, label
+        assert normalised(got) == normalised(expected), label
 
 
 # -- which messages the fast handler takes ------------------------------------------------------

@@ -175,25 +175,24 @@ class SseSession:
         )
 
     def _note_request(self, message: Any) -> None:
-        root = getattr(message, "root", message)
-        method = getattr(root, "method", None)
-        if method == "initialize" and isinstance(root, types.JSONRPCRequest):
-            self.initialize_id = root.id
-        elif method == "logging/setLevel" and isinstance(root, types.JSONRPCRequest):
-            params = root.params or {}
-            level = params.get("level") if isinstance(params, dict) else None
+        """What the fast handler must know of a request the SDK server takes."""
+        if not isinstance(message, types.JSONRPCRequest):
+            return
+        if message.method == "initialize":
+            self.initialize_id = message.id
+        elif message.method == "logging/setLevel":
+            level = (message.params or {}).get("level")
             if level in _LEVELS:  # the SDK refuses any other, and keeps its level as it was
                 self.log_level = level
 
     def note_answer(self, message: Any) -> None:
         """Learn the negotiated version from the SDK's answer to ``initialize``."""
-        root = getattr(message, "root", message)
         if (
             self.initialize_id is not None
-            and isinstance(root, types.JSONRPCResponse)
-            and root.id == self.initialize_id
+            and isinstance(message, types.JSONRPCResponse)
+            and message.id == self.initialize_id
         ):
-            result = root.result
+            result = message.result
             version = result.get("protocolVersion") if isinstance(result, dict) else None
             if isinstance(version, str):
                 self.version = version
