@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, get_args
 from urllib.parse import parse_qsl
 
@@ -44,7 +46,10 @@ from toolserver.http.auth import principal_of
 from toolserver.stores.sessions import SessionRelay
 from toolserver.surfaces.mcp.keepalive import KEEP_ALIVE
 
-__all__ = ["OpenSessions", "SessionAnswers", "SseEndpoint", "SseSession"]
+__all__ = ["Call", "OpenSessions", "SessionAnswers", "SseEndpoint", "SseSession"]
+
+Call = Callable[[], Awaitable[None]]
+"""A fast-path call a session took, to run once its POST is answered."""
 
 _log = structlog.get_logger("toolserver.mcp")
 
@@ -134,33 +139,37 @@ class SseSession:
     def owned_by(self, principal: str | None) -> bool:
         return (principal or "") == (self.principal or "")
 
-    async def accept(self, body: bytes, scope: Scope) -> int:
-        """Take one POSTed message; the HTTP status to answer the POST with (202 or 400)."""
+    async def accept(self, body: bytes, scope: Scope) -> tuple[int, Call | None]:
+        """Take one POSTed message: the HTTP status to answer the POST with (202, 400, 404),
+        and the fast-path call to run once it is answered, if the fast handler took it.
+
+        The caller runs that call in its own task after answering the POST (no task is made
+        per call), or hands it to :meth:`spawn`.
+        """
         try:
             decoded = pydantic_core.from_json(body)
         except ValueError:
-            return 400
+            return 400, None
         if type(decoded) is dict:
             self._note_era(decoded)
             answers = self.endpoint.answers
             if answers is not None:
                 taken = answers.session_request(decoded, self)
                 if taken is not None:
-                    self._start_call(decoded["id"], *taken)
-                    return 202
+                    return 202, functools.partial(self._answer, decoded["id"], *taken)
             if decoded.get("method") == "notifications/cancelled" and self._cancel(decoded):
-                return 202
+                return 202, None
         try:
             message = types.jsonrpc_message_adapter.validate_json(body, by_name=False)
         except ValidationError:
-            return 400
+            return 400, None
         self._note_request(message)
         metadata = ServerMessageMetadata(request_context=Request(scope))
         try:
             await self.to_server.send(SessionMessage(message, metadata=metadata))
         except _GONE:
-            return 404  # the session ended while the message was on its way
-        return 202
+            return 404, None  # the session ended while the message was on its way
+        return 202, None
 
     def _note_era(self, decoded: dict) -> None:
         """The era the client opened with: its first request decides, as in the SDK's loop."""
@@ -198,15 +207,19 @@ class SseSession:
                 self.version = version
             self.initialize_id = None
 
-    def _start_call(self, request_id: Any, message: Any, version: str) -> None:
-        task = asyncio.ensure_future(self._answer(message, version))
-        if request_id not in self.calls:
-            self.calls[request_id] = task
-            task.add_done_callback(lambda _: self.calls.pop(request_id, None))
+    @staticmethod
+    def spawn(call: Call) -> None:
+        """Run a fast-path call in a task of its own (a relayed message: nobody waits for it)."""
+        asyncio.ensure_future(call())
 
-    async def _answer(self, message: Any, version: str) -> None:
+    async def _answer(self, request_id: Any, message: Any, version: str) -> None:
+        """Answer a fast-path call on the stream; it can be cancelled by its request id."""
         answers = self.endpoint.answers
         assert answers is not None
+        task = asyncio.current_task()
+        registered = task is not None and request_id not in self.calls
+        if registered:
+            self.calls[request_id] = task  # type: ignore[assignment]
         try:
             body = await answers.session_answer(message, version, self)
             if body is not None:
@@ -215,6 +228,9 @@ class SseSession:
             pass  # the client cancelled the request, or the session ended
         except _GONE:
             pass  # the client has gone
+        finally:
+            if registered:
+                self.calls.pop(request_id, None)
 
     def _cancel(self, decoded: dict) -> bool:
         """A ``notifications/cancelled`` for a fast-path call: cancel it (no answer is sent)."""
@@ -264,7 +280,10 @@ class OpenSessions:
             "query_string": f"session_id={session_id}".encode(),
             "state": {"principal": principal} if principal is not None else {},
         }
-        return await session.accept(body, scope) == 202
+        status, call = await session.accept(body, scope)
+        if call is not None:
+            session.spawn(call)
+        return status == 202
 
 
 class SseEndpoint:
@@ -374,12 +393,13 @@ class SseEndpoint:
             return
         principal = principal_of(scope)
         relay = self.sessions.relay
+        call: Call | None = None
         if relay.is_local(session_id):
             session = self.sessions.sessions.get(session_id)
             status = 404 if session is None or not session.owned_by(principal) else None
             if status is None:
                 assert session is not None
-                status = await session.accept(body, scope)
+                status, call = await session.accept(body, scope)
         elif not _valid_message(body):
             status = 400
         else:
@@ -394,6 +414,8 @@ class SseEndpoint:
                 return
         if status == 202:
             await _accepted(send)
+            if call is not None:
+                await call()  # after the POST is answered, in its task, as the SDK's loop would
         elif status == 404:
             await _refuse(
                 send, 404, "session_not_found",
@@ -460,21 +482,18 @@ def _valid_message(body: bytes) -> bool:
     return True
 
 
-_ACCEPTED = b"Accepted"
+# 202 with an empty body: the answer goes out on the stream, and an empty body is one write less.
+_ACCEPTED_START: Message = {
+    "type": "http.response.start",
+    "status": 202,
+    "headers": [(b"content-length", b"0")],
+}
+_ACCEPTED_BODY: Message = {"type": "http.response.body", "body": b""}
 
 
 async def _accepted(send: Send) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 202,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", b"8"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _ACCEPTED})
+    await send(_ACCEPTED_START)
+    await send(_ACCEPTED_BODY)
 
 
 async def _refuse(send: Send, status: int, kind: str, message: str) -> None:
