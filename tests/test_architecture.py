@@ -127,6 +127,7 @@ def test_the_plugin_authors_api_is_what_the_package_exports() -> None:
         "CircuitPolicy",
         "Plugin",
         "PluginSettings",
+        "Sensitive",
         "ToolContext",
         "ToolError",
         "__version__",

@@ -2,7 +2,7 @@
 
 The API for plugin authors is what this module exports::
 
-    from toolserver import CircuitPolicy, Plugin, PluginSettings, ToolContext, ToolError
+    from toolserver import CircuitPolicy, Plugin, PluginSettings, Sensitive, ToolContext, ToolError
 
 Embedding the server in an application of your own: :mod:`toolserver.app` (``create_app``,
 ``Settings``). Testing a plugin: :mod:`toolserver.testing`.
@@ -12,7 +12,16 @@ from toolserver.core.circuits import CircuitPolicy
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import ToolError
 from toolserver.core.plugin import Plugin, PluginSettings
+from toolserver.core.sensitive import Sensitive
 
 __version__ = "0.1.0"
 
-__all__ = ["CircuitPolicy", "Plugin", "PluginSettings", "ToolContext", "ToolError", "__version__"]
+__all__ = [
+    "CircuitPolicy",
+    "Plugin",
+    "PluginSettings",
+    "Sensitive",
+    "ToolContext",
+    "ToolError",
+    "__version__",
+]

@@ -207,6 +207,20 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None, description="When set, `/metrics` requires `Authorization: Bearer <token>`."
     )
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL (`postgresql://user:pass@host:5432/db`): the call log is kept "
+        "there, shared by every replica. Unset: in SQLite in the data directory.",
+    )
+    call_log_enabled: bool = Field(
+        True, description="Record every call (arguments and results masked) for `/calls`."
+    )
+    call_log_retention_days: float = Field(
+        7.0, gt=0, description="Days a call log entry is kept."
+    )
+    call_log_max_rows: int = Field(
+        100_000, ge=100, description="Entries the call log keeps at most; the oldest go first."
+    )
     rate_limits: dict[str, str] = Field(
         default_factory=dict,
         description='Calls per window, per tool and API key, as JSON: `{"*": "100/minute", '
@@ -237,7 +251,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "redis_url", "metrics_token", "key_rate_limit", "key_concurrency_limit", mode="before"
+        "redis_url",
+        "database_url",
+        "metrics_token",
+        "key_rate_limit",
+        "key_concurrency_limit",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

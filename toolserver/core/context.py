@@ -16,7 +16,7 @@ import structlog
 
 __all__ = ["Surface", "ToolContext"]
 
-Surface = Literal["webhook", "mcp", "websocket", "cli", "test"]
+Surface = Literal["webhook", "mcp", "websocket", "console", "cli", "test"]
 
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 ClientLogger = Callable[[str, Any], Awaitable[None]]
@@ -39,7 +39,8 @@ class ToolContext:
     """The call a tool is running in.
 
     Attributes:
-        surface: How the call arrived: ``webhook``, ``mcp``, ``websocket``, ``cli`` or ``test``.
+        surface: How the call arrived: ``webhook``, ``mcp``, ``websocket``, ``console`` (the web
+            console's try-it form), ``cli`` or ``test``.
         call_id: BlackBox's ``callId`` (webhooks), the MCP request id, or the WebSocket request id.
         agent_id: BlackBox's ``agentId`` when the caller sent one.
         org_id: BlackBox's ``orgId`` when the caller sent one.

@@ -78,13 +78,33 @@ class ToolResult:
 
 @dataclasses.dataclass(slots=True, frozen=True)
 class CallRecord:
-    """What observers (metrics) learn about each finished call."""
+    """What observers (metrics, the call log, tracing) learn about each finished call.
+
+    The first five fields are all that counting needs. The rest are references to what the call
+    already holds, handed over as they are: an observer that records arguments or results
+    serialises (and masks) them itself, off the request path.
+
+    Attributes:
+        started_at: wall-clock time the call reached the executor (``time.time()``).
+        context: the call's :class:`ToolContext` (call id, agent, principal, session).
+        arguments: the validated arguments model, or what the surface sent when they did not
+            validate (a mapping, JSON text, or None).
+        result: the answer, when the call produced one (a fallback included).
+        failure: why the call failed (also set when a fallback answered for it).
+        tool_ref: the :class:`Tool` called; None for a name no tool has.
+    """
 
     tool: str
     surface: str
     outcome: str
     error_kind: str | None
     duration: float
+    started_at: float = 0.0
+    context: ToolContext | None = None
+    arguments: Any = None
+    result: ToolResult | None = None
+    failure: ToolFailure | None = None
+    tool_ref: Tool | None = None
 
 
 class Executor:
@@ -138,8 +158,9 @@ class Executor:
         says why) when the system behind it fails: a timeout, a crash, an open circuit.
         """
         started = time.perf_counter()
+        started_at = time.time()
         tool = self.registry.get(name)
-        outcome, kind, result = "error", None, None
+        outcome, kind, result, failed = "error", None, None, None
         task = asyncio.current_task()
         self.in_flight += 1
         if task is not None:
@@ -148,6 +169,7 @@ class Executor:
             if tool is None:
                 raise unknown_tool(name, self.registry.names)
             validated = self._validate(tool, arguments)
+            arguments = validated
             if tool.cache_ttl is not None and self.cache is not None:
                 result = await self._read_through(tool, validated, context)
             else:
@@ -155,7 +177,7 @@ class Executor:
             outcome = "ok"
             return result
         except ToolFailure as failure:
-            kind = failure.kind
+            kind, failed = failure.kind, failure
             if tool is not None and tool.has_fallback and (
                 kind.upstream_failed or kind is FailureKind.UNAVAILABLE
             ):
@@ -178,7 +200,7 @@ class Executor:
                 detail="cancelled at the end of the shutdown grace period",
                 retry_after=1,
             )
-            kind = failure.kind
+            kind, failed = failure.kind, failure
             self._log_failure(name, context, failure, started)
             raise failure from None
         except BaseException:
@@ -210,7 +232,17 @@ class Executor:
                 )
             if self.observers:
                 record = CallRecord(
-                    name, context.surface, outcome, kind.value if kind else None, duration
+                    name,
+                    context.surface,
+                    outcome,
+                    kind.value if kind else None,
+                    duration,
+                    started_at,
+                    context,
+                    arguments,
+                    result,
+                    failed,
+                    tool,
                 )
                 for observer in self.observers:
                     observer(record)
