@@ -51,6 +51,9 @@ class CallsApi:
         ping: seconds between keep-alive comments on the live tail.
     """
 
+    # The console's live tail is an EventSource, which carries its session cookie, not a key.
+    browser_paths = (CALLS_PATH,)
+
     def __init__(self, log: CallLog, *, ping: float = 15.0) -> None:
         self.log = log
         self.ping = ping
