@@ -2,9 +2,9 @@
 
 ``serve`` runs the server; ``tools`` lists what it would serve; ``call`` runs one tool through
 the executor without a server; ``export blackbox`` prints the agent config blocks; ``new plugin``
-scaffolds a plugin and ``check`` reviews every plugin's tools. Flags override
-``TOOLSERVER_*`` variables; for ``serve`` they are passed on as those variables so that every
-uvicorn worker process reads the same configuration.
+scaffolds a plugin and ``check`` reviews every plugin's tools; ``calls`` prints the call log.
+Flags override ``TOOLSERVER_*`` variables; for ``serve`` they are passed on as those variables so
+that every uvicorn worker process reads the same configuration.
 """
 
 from __future__ import annotations
@@ -375,6 +375,72 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if any(f.severity in failing for f in findings) else 0
 
 
+def cmd_calls(args: argparse.Namespace) -> int:
+    """Print the call log: recent calls as a table, or one call's timeline (``CALL_ID``).
+
+    Reads the store the server writes (``TOOLSERVER_DATABASE_URL``, else ``calls.db`` in the
+    data directory) directly, so it works while the server runs and after it stopped.
+    """
+    from toolserver.observability.calllog import open_store
+    from toolserver.observability.calllog.api import InvalidQuery, parse_query
+
+    settings = _settings(args)
+    store = open_store(settings)
+    filters = {
+        "tool": args.tool, "surface": args.surface, "outcome": args.outcome,
+        "since": args.since, "until": args.until, "limit": str(args.limit),
+    }  # fmt: skip
+    try:
+        query = parse_query({k: v for k, v in filters.items() if v is not None})
+        if args.call_id:
+            entries = store.timeline(args.call_id)
+        else:
+            entries, _ = store.query(query)
+            entries.reverse()  # oldest first, as a terminal reads
+    except InvalidQuery as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        print(f"error: the call log cannot be read: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([entry.as_json() for entry in entries], indent=2, ensure_ascii=False))
+        return 0
+    if not entries:
+        print("no calls recorded" + (f" for callId {args.call_id}" if args.call_id else ""))
+        return 1 if args.call_id else 0
+    for entry in entries:
+        shown = entry.as_json()
+        error = f" {entry.error_kind}" if entry.error_kind else ""
+        print(
+            f"{shown['time']}  {entry.surface:<9} {entry.name:<24} {entry.call_id or '-':<20} "
+            f"{entry.outcome}{error}  {entry.duration_ms:.1f} ms"
+        )
+        if args.call_id or args.verbose:
+            print(f"    arguments {json.dumps(shown['arguments'], ensure_ascii=False)}")
+            print(f"    answer    {json.dumps(shown['result'], ensure_ascii=False)}")
+    return 0
+
+
+def _add_calls_command(sub: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    calls = sub.add_parser(
+        "calls", help="print the call log: recent calls, or one callId's timeline"
+    )
+    common(calls)
+    calls.add_argument("call_id", nargs="?", help="show this BlackBox callId's timeline")
+    calls.add_argument("--tool", help="only this tool")
+    calls.add_argument("--surface", help="only this surface (webhook, mcp, websocket, console)")
+    calls.add_argument("--outcome", help="only this outcome (ok, error, fallback, cancelled)")
+    calls.add_argument("--since", help="from this time (ISO 8601 or epoch seconds)")
+    calls.add_argument("--until", help="up to this time")
+    calls.add_argument("--limit", type=int, default=50, help="how many (1-500, default 50)")
+    calls.add_argument("--verbose", "-v", action="store_true", help="print arguments and answers")
+    calls.add_argument("--json", action="store_true", help="print the entries as JSON")
+    calls.set_defaults(func=cmd_calls)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="toolserver", description="Serve plugin tools to AI agents over MCP, webhooks and the WebSocket."
@@ -452,6 +518,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--strict", action="store_true", help="fail on warnings too")
     check.set_defaults(func=cmd_check)
 
+    _add_calls_command(sub, common)
     return parser
 
 

@@ -388,7 +388,9 @@ class McpFastPath:
             )
             return
         reporters = {} if modern else {"client_logger": self._client_logger(exchange, name)}
-        context = self.handlers.context(request_id, version, principal_of(scope), **reporters)
+        context = self.handlers.context(
+            request_id, version, principal_of(scope), params.get("_meta"), **reporters
+        )
         watchers = self.watchers
         watchers.add(exchange)
         try:

@@ -47,6 +47,7 @@ class _Pending:
     arguments: dict[str, Any] | None
     channel_id: str | None
     failure: ToolFailure | None = None
+    call_id: str | None = None
 
 
 class ToolRequests:
@@ -151,7 +152,15 @@ class ToolRequests:
                     )
                 )
             return
-        self._start(_Pending(request.id, request.tool, request.arguments, request.channel_id))
+        self._start(
+            _Pending(
+                request.id,
+                request.tool,
+                request.arguments,
+                request.channel_id,
+                call_id=request.call_id,
+            )
+        )
 
     def _start(self, pending: _Pending) -> None:
         assert self._tasks is not None, "tool requests arrive only while running()"
@@ -163,10 +172,12 @@ class ToolRequests:
         )
         self._tasks.start_soon(self._answer, pending)
 
-    def _context(self, request_id: RequestId) -> ToolContext:
+    def _context(self, request_id: RequestId, call_id: str | None = None) -> ToolContext:
+        """The call's context: its call id is BlackBox's ``callId`` when the request carried
+        one, else the request id."""
         return ToolContext(
             surface="websocket",
-            call_id=str(request_id),
+            call_id=call_id if call_id is not None else str(request_id),
             call_data=self._call_data,
             endpoint=self._endpoint,
             agent_id=self._agent_id,
@@ -187,7 +198,7 @@ class ToolRequests:
             if failure is None:
                 try:
                     result = await self.executor.call(
-                        tool, pending.arguments, self._context(request_id)
+                        tool, pending.arguments, self._context(request_id, pending.call_id)
                     )
                 except ToolFailure as exc:
                     failure = exc

@@ -91,6 +91,9 @@ class ToolRequest:
     tool: str
     arguments: dict[str, Any]
     channel_id: str | None = None
+    call_id: str | None = None
+    """BlackBox's ``callId``, when the request carries one (``content.callId``): the call log
+    joins the request to the voice call's other tool calls by it."""
 
 
 def timestamp(now: datetime.datetime | None = None) -> str:
@@ -250,7 +253,12 @@ def parse_tool_request(message: Mapping[str, Any]) -> ToolRequest:
         tool=tool,
         arguments=arguments,
         channel_id=channel if isinstance(channel, str) else None,
+        call_id=_call_id(content.get("callId", message.get("callId"))),
     )
+
+
+def _call_id(value: Any) -> str | None:
+    return str(value) if isinstance(value, (str, int)) and value != "" else None
 
 
 def error_text(message: Mapping[str, Any]) -> str:
