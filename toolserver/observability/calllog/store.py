@@ -96,7 +96,9 @@ class SqlStore:
 
     def _reader(self) -> Any:
         if self._read_conn is None:
-            self._read_conn = self.connect()
+            conn = self.connect()
+            self.create_schema(conn)  # a read may come before the first write
+            self._read_conn = conn
         return self._read_conn
 
     def _reset(self, attribute: str) -> None:
