@@ -54,6 +54,7 @@ class OpenApiDocs:
         self.paths = paths
         self.auth_header = auth_header
         self._schema: bytes | None = None
+        self._redoc: bytes | None = None
 
     @property
     def routes(self) -> list[Route]:
@@ -88,7 +89,7 @@ class OpenApiDocs:
     async def docs(self, request: Request) -> HTMLResponse:
         from fastapi.openapi.docs import get_swagger_ui_html
 
-        return get_swagger_ui_html(
+        return _local_only(get_swagger_ui_html(
             openapi_url=_url(request, OPENAPI_PATH),
             title=TITLE,
             swagger_js_url=_url(request, f"{ASSETS_PATH}/swagger-ui-bundle.js"),
@@ -96,26 +97,58 @@ class OpenApiDocs:
             swagger_favicon_url=_url(request, f"{ASSETS_PATH}/favicon.png"),
             # Swagger UI's default validator badge is an image from validator.swagger.io.
             swagger_ui_parameters={"validatorUrl": None},
-        )
+        ))
 
     async def redoc(self, request: Request) -> HTMLResponse:
         from fastapi.openapi.docs import get_redoc_html
 
-        return get_redoc_html(
+        return _local_only(get_redoc_html(
             openapi_url=_url(request, OPENAPI_PATH),
             title=TITLE,
             redoc_js_url=_url(request, f"{ASSETS_PATH}/redoc.standalone.js"),
             redoc_favicon_url=_url(request, f"{ASSETS_PATH}/favicon.png"),
             with_google_fonts=False,
-        )
+        ))
 
     async def asset(self, request: Request) -> Response:
         name = request.url.path.rsplit("/", 1)[-1]
+        if name == "redoc.standalone.js":
+            if self._redoc is None:
+                self._redoc = _redoc_bundle()
+            return Response(
+                self._redoc,
+                media_type=ASSETS[name],
+                headers={"cache-control": "public, max-age=86400"},
+            )
         return FileResponse(
             assets_dir() / name,
             media_type=ASSETS[name],
             headers={"cache-control": "public, max-age=86400"},
         )
+
+
+# ReDoc's sidebar credit shows a logo from its CDN, the one outside address left in the bundles:
+# it is pointed at the icon served here instead (relative to /redoc, so a root path prefix holds).
+_REDOC_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+_LOCAL_LOGO = f"{ASSETS_PATH.lstrip('/')}/favicon.png".encode()
+
+
+def _redoc_bundle() -> bytes:
+    return (assets_dir() / "redoc.standalone.js").read_bytes().replace(_REDOC_LOGO, _LOCAL_LOGO)
+
+
+# The pages may load from this server only, whatever the bundles contain. Swagger UI's start-up
+# script is inline, and both style inline.
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["content-security-policy"] = _CSP
+    return page
 
 
 def assets_dir() -> Path:
