@@ -100,7 +100,9 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     settings = server.settings
     webhooks = WebhookSurface(server)
     sessions = WebSocketSurface(server)
-    checker = None if settings.auth_disabled else KeyChecker(server.resolve_api_keys(), settings.auth_header)
+    checker = None
+    if not settings.auth_disabled:
+        checker = KeyChecker(server.resolve_api_keys(), settings.auth_header)
     browser = None if checker is None else SessionTokens(checker.keys_by_id())
     parts: list[Any] = [Health(server)]
     if settings.metrics_enabled:

@@ -119,7 +119,9 @@ def mcp_client_configs(
         bridge["env"] = {"TOOLSERVER_API_KEY": api_key}
     return {
         "inspector": {
-            "mcpServers": {"toolserver": {"type": "streamable-http", "url": url, "headers": headers}}
+            "mcpServers": {
+                "toolserver": {"type": "streamable-http", "url": url, "headers": headers}
+            }
         },
         "claudeDesktop": {"mcpServers": {"toolserver": bridge}},
         "cursor": {"mcpServers": {"toolserver": {"url": url, "headers": headers}}},

@@ -64,7 +64,9 @@ _TYPES = {
     ".svg": "image/svg+xml",
     ".html": "text/html; charset=utf-8",
 }
-_ASSETS = sorted(p.name for p in STATIC_DIR.iterdir() if p.suffix in _TYPES and p.name != "index.html")
+_ASSETS = sorted(
+    p.name for p in STATIC_DIR.iterdir() if p.suffix in _TYPES and p.name != "index.html"
+)
 
 
 class Console:
@@ -144,7 +146,9 @@ class Console:
     async def asset(self, request: Request) -> Response:
         name = request.url.path.rsplit("/", 1)[-1]
         path = STATIC_DIR / name
-        return FileResponse(path, media_type=_TYPES[path.suffix], headers={"cache-control": "no-cache"})
+        return FileResponse(
+            path, media_type=_TYPES[path.suffix], headers={"cache-control": "no-cache"}
+        )
 
     # -- login -----------------------------------------------------------------------------------
 

@@ -74,10 +74,12 @@ def mask_plan(tp: Any, _seen: frozenset[Any] = frozenset()) -> MaskPlan:
         return _fields_plan(tp, _seen | {tp})
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         hints = typing.get_type_hints(tp, include_extras=True)
-        plan = {f.name: mask_plan(hints.get(f.name, Any), _seen | {tp}) for f in dataclasses.fields(tp)}
+        seen = _seen | {tp}
+        plan = {f.name: mask_plan(hints.get(f.name, Any), seen) for f in dataclasses.fields(tp)}
         return _prune(plan)
     if origin in (Union, types.UnionType):
-        return _merge([mask_plan(arg, _seen) for arg in typing.get_args(tp) if arg is not type(None)])
+        members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+        return _merge([mask_plan(arg, _seen) for arg in members])
     if origin in (list, tuple, set, frozenset) or _is_sequence(origin):
         args = [a for a in typing.get_args(tp) if a is not Ellipsis]
         inner = _merge([mask_plan(a, _seen) for a in args])

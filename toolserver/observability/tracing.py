@@ -44,7 +44,8 @@ def tracing_enabled(environ: Mapping[str, str] | None = None) -> bool:
     env = os.environ if environ is None else environ
     if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    exporters = {e.strip().lower() for e in env.get("OTEL_TRACES_EXPORTER", "").split(",") if e.strip()}
+    named = env.get("OTEL_TRACES_EXPORTER", "").split(",")
+    exporters = {e.strip().lower() for e in named if e.strip()}
     if "none" in exporters:
         return False
     if exporters & {"otlp", "console"}:

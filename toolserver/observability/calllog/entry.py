@@ -194,8 +194,9 @@ def _arguments(arguments: Any, plan: MaskPlan) -> str | None:
             # nothing of it.
             if plan is not None:
                 return _dumps("(arguments that are not JSON)")
-            text = arguments if isinstance(arguments, str) else bytes(arguments).decode("utf-8", "replace")
-            return _dumps(text)
+            if isinstance(arguments, str):
+                return _dumps(arguments)
+            return _dumps(bytes(arguments).decode("utf-8", "replace"))
     return _dumps(apply_mask(plan, arguments))
 
 
