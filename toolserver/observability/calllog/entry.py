@@ -23,7 +23,13 @@ from toolserver.core.executor import CallRecord
 from toolserver.core.plugin import Tool
 from toolserver.core.sensitive import MaskPlan, apply_mask, mask_plan
 
-__all__ = ["MAX_VALUE_BYTES", "CallEntry", "CallQuery", "EntryMaker", "iso_time"]
+__all__ = ["COLUMNS", "MAX_VALUE_BYTES", "CallEntry", "CallQuery", "EntryMaker", "iso_time"]
+
+COLUMNS = (
+    "at", "kind", "surface", "name", "call_id", "agent_id", "key_id", "session_id", "instance",
+    "arguments", "result", "outcome", "error_kind", "error", "duration_ms",
+)  # fmt: skip
+"""The stored columns of an entry (besides the store's ``id``)."""
 
 EntryKind = Literal["tool", "webhook"]
 
@@ -56,6 +62,14 @@ class CallEntry:
     error_kind: str | None = None
     error: str | None = None
     id: int | None = None
+
+    def row(self) -> tuple[Any, ...]:
+        """The stored columns, in the order of :data:`COLUMNS`."""
+        return (
+            self.at, self.kind, self.surface, self.name, self.call_id, self.agent_id,
+            self.key_id, self.session_id, self.instance, self.arguments, self.result,
+            self.outcome, self.error_kind, self.error, self.duration_ms,
+        )  # fmt: skip
 
     def as_json(self) -> dict[str, Any]:
         """The entry as the HTTP API and the console show it (camelCase, values parsed)."""

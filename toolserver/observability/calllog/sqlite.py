@@ -19,7 +19,7 @@ FILE_NAME = "calls.db"
 
 _SCHEMA = (
     f"""CREATE TABLE IF NOT EXISTS {TABLE} (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        id INTEGER PRIMARY KEY,
         at REAL NOT NULL,
         kind TEXT NOT NULL,
         surface TEXT NOT NULL,

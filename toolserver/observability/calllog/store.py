@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from toolserver.observability.calllog.entry import COLUMNS as _COLUMNS
 from toolserver.observability.calllog.entry import CallEntry, CallQuery
 
 __all__ = ["TABLE", "CallStore", "SqlStore"]
@@ -24,10 +25,6 @@ __all__ = ["TABLE", "CallStore", "SqlStore"]
 TABLE = "toolserver_calls"
 TIMELINE_LIMIT = 1000
 
-_COLUMNS = (
-    "at", "kind", "surface", "name", "call_id", "agent_id", "key_id", "session_id", "instance",
-    "arguments", "result", "outcome", "error_kind", "error", "duration_ms",
-)  # fmt: skip
 
 
 class CallStore(Protocol):
@@ -124,7 +121,7 @@ class SqlStore:
         return f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join(values)})"
 
     def write(self, entries: Sequence[CallEntry]) -> None:
-        rows = [tuple(getattr(entry, column) for column in _COLUMNS) for entry in entries]
+        rows = [entry.row() for entry in entries]
         with self._write_lock:
             try:
                 conn = self._writer()
