@@ -76,7 +76,7 @@ class CallLog:
         store: CallStore,
         *,
         retention: Retention | None = None,
-        interval: float = 0.25,
+        interval: float = 0.05,
         max_queue: int = 100_000,
         instance: str | None = None,
     ) -> None:
