@@ -103,9 +103,10 @@ async def test_a_voice_calls_tool_calls_from_every_surface_form_one_timeline(
     async with serve_plugins(vault, settings=backend) as server:
         webhook = await server.call_webhook("verify_caller", arguments, call_id=call_id)
         mcp = await server.call_mcp("verify_caller", arguments, call_id=call_id)
+        sse = await server.call_mcp("verify_caller", arguments, call_id=call_id, transport="sse")
         websocket = await server.call_websocket("verify_caller", arguments, call_id=call_id)
         other = await server.call_webhook("opening_hours", {}, call_id="call_someone_else")
-        assert webhook.ok and mcp.ok and websocket.ok and other.ok
+        assert webhook.ok and mcp.ok and sse.ok and websocket.ok and other.ok
         assert webhook.value["card_number"] == CARD  # the caller gets the value; the log does not
         await server.call_log.flush()
 
@@ -114,7 +115,8 @@ async def test_a_voice_calls_tool_calls_from_every_surface_form_one_timeline(
         body = response.json()
         entries = body["entries"]
         assert body["callId"] == call_id
-        assert [e["surface"] for e in entries] == ["webhook", "mcp", "websocket"]
+        # /mcp (its fast path) and /sse (the MCP SDK's path) both read _meta.callId.
+        assert [e["surface"] for e in entries] == ["webhook", "mcp", "mcp", "websocket"]
         assert [e["timestamp"] for e in entries] == sorted(e["timestamp"] for e in entries)
         for entry in entries:
             assert entry["kind"] == "tool" and entry["name"] == "verify_caller"
@@ -123,9 +125,9 @@ async def test_a_voice_calls_tool_calls_from_every_surface_form_one_timeline(
             assert entry["result"] == {"holder": "Ada Lovelace", "card_number": "***", "balance": "$12.00"}
             assert entry["durationMs"] >= 0 and entry["time"].endswith("Z")
         # Requests that came in with a key name it; an outbound session's requests carry none.
-        assert [bool(e["keyId"]) for e in entries] == [True, True, False]
+        assert [bool(e["keyId"]) for e in entries] == [True, True, True, False]
         assert entries[0]["agentId"] == "agent_toolserver_testing"
-        assert entries[2]["sessionId"]
+        assert entries[3]["sessionId"]
 
         postgres = request.getfixturevalue("postgres") if "database_url" in backend else None
         stored = stored_bytes(backend, server.data_dir, postgres)
