@@ -33,8 +33,9 @@ authenticate by BlackBox's body signature) and ``lifespan()``. This module only 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import structlog
@@ -142,6 +143,7 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
                 await stack.enter_async_context(surface.lifespan())
             # Left first: drain in-flight calls and end event streams before surfaces stop.
             await stack.enter_async_context(server.shutdown.running(server.executor))
+            stack.enter_context(_startup_heap_frozen())
             yield
         _log.info("server.stopped")
 
@@ -169,6 +171,25 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     )
     app.call_log = call_log
     return app
+
+
+@contextlib.contextmanager
+def _startup_heap_frozen() -> Iterator[None]:
+    """Keep what the start built (modules, plugins, the app) out of the garbage collector's
+    full passes while serving.
+
+    Those objects live as long as the process, yet every full collection walks them all: tens of
+    milliseconds with the MCP SDK and pydantic loaded, a pause in some request's answer each
+    time. Full collections come more often when objects outlive a request (the call log holds
+    each finished call until its batch is written), so the heap built at start is frozen
+    (``gc.freeze``) and a full pass walks only what was made since. Unfrozen when the app
+    stops, so an embedding process (a test run building many apps) gets it collected again.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _auth(

@@ -35,6 +35,9 @@ __all__ = ["CallLog", "Retention", "open_call_log", "open_store"]
 
 _log = structlog.get_logger("toolserver.calllog")
 
+_YIELD_EVERY = 32
+"""Entries the writer makes before it lets the event loop have the GIL."""
+
 
 class Retention:
     """How long entries are kept: ``days`` old at most, ``max_rows`` at most."""
@@ -155,9 +158,14 @@ class CallLog:
             while queue:
                 batch: list[CallEntry] = []
                 try:
-                    for _ in range(min(len(queue), 1000)):
+                    for count in range(1, min(len(queue), 1000) + 1):
                         item = queue.popleft()
                         batch.append(item if isinstance(item, CallEntry) else self._make(item))
+                        if count % _YIELD_EVERY == 0:
+                            # Hand the GIL to the event loop now and then: left to the
+                            # interpreter, a busy writer would keep it 5 ms at a time, and
+                            # every request waiting for it would wait that long.
+                            time.sleep(0)
                 except IndexError:
                     pass
                 batch = [entry for entry in batch if entry is not None]
