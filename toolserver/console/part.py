@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic_core
+import structlog
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
@@ -52,6 +53,8 @@ from toolserver.observability.stats import CallStats
 from toolserver.runtime import ToolServer
 
 __all__ = ["CONSOLE_PATH", "Console"]
+
+_log = structlog.get_logger("toolserver.console")
 
 CONSOLE_PATH = "/console"
 API_PATH = f"{CONSOLE_PATH}/api"
@@ -166,7 +169,9 @@ class Console:
             return _error(400, "invalid_request", "Send {\"apiKey\": \"...\"}.")
         key_id = self.checker.identify(key.strip().encode())
         if key_id is None:
+            _log.warning("console.login_refused", reason="invalid API key")
             return _error(401, "unauthorized", "That API key is not accepted here.")
+        _log.info("console.login", key_id=key_id)
         token = self.sessions.issue(key_id)
         response = _json({"keyId": key_id, "auth": True})
         response.headers["set-cookie"] = self.sessions.set_cookie(token, secure=_secure(request))

@@ -5,7 +5,7 @@
 
 const ROOT = document.body.dataset.root || "";
 const VIEWS = ["tools", "calls", "connect", "status"];
-const state = { tools: [], selected: null, cursor: null, tail: null, filters: {} };
+const state = { tools: [], selected: null, cursor: null, tail: null, statusTimer: null };
 
 // -- small helpers -----------------------------------------------------------------------------
 
@@ -59,6 +59,7 @@ function localTime(iso) {
 
 function showLogin() {
   stopTail();
+  clearInterval(state.statusTimer);
   for (const view of VIEWS) $(view).hidden = true;
   $("nav").hidden = true;
   $("who").hidden = true;
@@ -111,10 +112,14 @@ function route() {
   }
   const arg = rest.length ? decodeURIComponent(rest.join("/")) : null;
   if (name !== "calls") stopTail();
+  clearInterval(state.statusTimer);
   if (name === "tools") showTool(arg || (state.selected && state.selected.name) || (state.tools[0] && state.tools[0].name));
   if (name === "calls") openCalls(arg);
   if (name === "connect") loadConnect();
-  if (name === "status") loadStatus();
+  if (name === "status") {
+    loadStatus();
+    state.statusTimer = setInterval(loadStatus, 5000);  // numbers move while the page is open
+  }
 }
 
 window.addEventListener("hashchange", route);
@@ -423,7 +428,7 @@ async function loadConnect() {
   $("connect-blocks").replaceChildren(
     h("h2", {}, "BlackBox agent"),
     block("blackbox", "Agent config: tools and mcpConnections",
-      "As `toolserver export blackbox` prints it: paste config.tools[] (webhooks) or config.mcpConnections[] (every tool over MCP).", body.blackbox),
+      "As toolserver export blackbox prints it: paste config.tools[] (webhooks) or config.mcpConnections[] (every tool over MCP).", body.blackbox),
     block("blackbox-tools", "config.tools[] only", "One webhook tool per tool.", body.blackbox.tools),
     block("blackbox-mcp", "config.mcpConnections[] only", "Legacy SSE transport (BlackBox's default).", body.blackbox.mcpConnections),
     block("blackbox-mcp-http", "config.mcpConnections[] over Streamable HTTP", "transport StreamableHTTP, at /mcp.", body.blackboxStreamableHttp.mcpConnections),
