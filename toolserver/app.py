@@ -13,7 +13,8 @@ yourself (your own plugin objects, a store of your own).
 
 The application is assembled from *parts*, each declaring what it serves in one place:
 
-- the surfaces (:mod:`toolserver.surfaces`): webhooks, MCP, the WebSocket session API;
+- the surfaces (:mod:`toolserver.surfaces`): webhooks, MCP, the WebSocket session API, and
+  BlackBox's call webhooks (start, result, transfer);
 - the probes (:mod:`toolserver.http.health`), the metrics (:mod:`toolserver.observability.metrics`,
   when enabled) and the API documentation (:mod:`toolserver.http.docs`).
 
@@ -43,6 +44,7 @@ from toolserver.http.streams import EventStreamCloser
 from toolserver.observability.logs import configure_logging, quiet_access_log, redact_secrets
 from toolserver.runtime import ToolServer
 from toolserver.settings import ConfigError, Settings, load_settings
+from toolserver.surfaces.lifecycle import LifecycleSurface
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
 from toolserver.surfaces.websocket import WebSocketSurface
@@ -87,16 +89,17 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     settings = server.settings
     webhooks = WebhookSurface(server)
     sessions = WebSocketSurface(server)
+    lifecycle = LifecycleSurface(server)
     parts: list[Any] = [Health(server)]
     if settings.metrics_enabled:
         from toolserver.observability.metrics import Metrics  # prometheus only when asked for
 
         parts.append(Metrics(server))
     parts.append(OpenApiDocs(lambda: openapi_paths(server), settings.auth_header))
-    parts += [webhooks, sessions]
+    parts += [webhooks, sessions, lifecycle]
     mcp = McpSurface(server, reserved=_first_segments(parts))
     parts.append(mcp)
-    surfaces = [webhooks, mcp, sessions]
+    surfaces = [webhooks, mcp, sessions, lifecycle]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -123,7 +126,7 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     return ToolServerApp(
         routed,
         closer=EventStreamCloser(server.shutdown, stream_kind=mcp.stream_kind),
-        auth=_auth(server, public, webhooks.signed),
+        auth=_auth(server, public, _signed(parts)),
         fast_routes=collect_fast_routes(parts),
         trusted_proxies=trusted_proxies,
         surfaces={surface.name: surface for surface in surfaces},
@@ -144,6 +147,12 @@ def _auth(server: ToolServer, public: frozenset[str], signed: Any) -> ApiKeyAuth
         return None
     checker = KeyChecker(server.resolve_api_keys(), settings.auth_header)
     return ApiKeyAuth(checker, is_public=public.__contains__, is_signed=signed)
+
+
+def _signed(parts: Iterable[Any]) -> Any:
+    """Whether a request authenticates by body signature, as any part declares."""
+    checks = [part.signed for part in parts if hasattr(part, "signed")]
+    return lambda method, path: any(check(method, path) for check in checks)
 
 
 def _cors(settings: Settings) -> dict[str, Any] | None:

@@ -165,12 +165,25 @@ def cmd_export(args: argparse.Namespace) -> int:
             transport=args.transport,
             endpoint=args.endpoint,
             retry_count=args.retry_count,
+            http_methods=_http_methods(args.http_method or []),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(config, indent=2, ensure_ascii=False))
     return 0
+
+
+def _http_methods(values: list[str]) -> dict[str, Any]:
+    """``--http-method GET`` (every tool) and ``--http-method find_customer=GET`` (one tool)."""
+    methods: dict[str, Any] = {}
+    for value in values:
+        tool, _, method = value.rpartition("=")
+        method = method.strip().upper()
+        if method not in ("GET", "POST"):
+            raise ValueError(f"--http-method {value!r}: the method must be GET or POST")
+        methods[tool.strip() or "*"] = method
+    return methods
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -434,6 +447,13 @@ def _parser() -> argparse.ArgumentParser:
     blackbox.add_argument("--transport", choices=["SSE", "StreamableHTTP"], default="SSE")
     blackbox.add_argument("--endpoint", help="a subset endpoint from TOOLSERVER_MCP_ENDPOINTS")
     blackbox.add_argument("--retry-count", type=int, default=2, help="BlackBox retries (0-5)")
+    blackbox.add_argument(
+        "--http-method",
+        action="append",
+        metavar="[TOOL=]METHOD",
+        help="how BlackBox calls a tool webhook: POST (default) or GET with query parameters "
+        "(customSettings); repeat per tool, e.g. --http-method find_customer=GET",
+    )
     blackbox.set_defaults(func=cmd_export)
     new = sub.add_parser("new", help="create something to start from")
     new_sub = new.add_subparsers(dest="kind", required=True)

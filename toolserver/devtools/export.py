@@ -1,4 +1,5 @@
-"""What a user pastes into a BlackBox agent: ``config.tools[]`` and ``config.mcpConnections[]``.
+"""What a user pastes into a BlackBox agent: ``config.tools[]`` and ``config.mcpConnections[]``,
+and the call webhooks the plugins' hooks serve (:mod:`toolserver.devtools.agent_webhooks`).
 
 Both blocks come from the shared schema, so the agent sees exactly what the server serves.
 Secrets are printed as a placeholder unless asked for.
@@ -7,10 +8,17 @@ Secrets are printed as a placeholder unless asked for.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from toolserver.core.registry import Registry
 from toolserver.core.schema import tool_schema
+from toolserver.devtools.agent_webhooks import (
+    HttpMethod,
+    call_webhook_blocks,
+    custom_settings,
+    fallback_result,
+)
 from toolserver.runtime import ToolServer
 from toolserver.surfaces.mcp.transports import MCP_PATH, SSE_PATH
 from toolserver.surfaces.webhooks import tool_path
@@ -30,6 +38,7 @@ def blackbox_config(
     transport: Literal["SSE", "StreamableHTTP"] = "SSE",
     endpoint: str | None = None,
     retry_count: int = 2,
+    http_methods: Mapping[str, HttpMethod] | None = None,
 ) -> dict[str, Any]:
     """The agent config blocks for this server at ``base_url``.
 
@@ -40,6 +49,8 @@ def blackbox_config(
         endpoint: a subset endpoint from ``TOOLSERVER_MCP_ENDPOINTS`` to describe instead of all
             tools.
         retry_count: BlackBox's retries of a failed webhook (0 to 5).
+        http_methods: how BlackBox calls each tool webhook, by tool name (``"*"``: every tool
+            not named): ``POST`` (the default ``ToolWebHookPayload``) or ``GET``.
     """
     base = base_url.rstrip("/")
     settings = server.settings
@@ -70,9 +81,9 @@ def blackbox_config(
                 "webhook": {
                     "url": base + tool_path(tool.name),
                     "headers": dict(auth_headers),
-                    "customSettings": None,
+                    "customSettings": custom_settings(_method(http_methods, tool.name)),
                 },
-                "fallBackResult": None,
+                "fallBackResult": fallback_result(tool),
                 "timeoutSeconds": min(300, max(1, math.ceil(timeout) + _TIMEOUT_MARGIN)),
                 "retryCount": max(0, min(5, retry_count)),
             }
@@ -89,4 +100,11 @@ def blackbox_config(
         "blackListTools": None,
         "whiteListTools": None,
     }
-    return {"tools": tools, "mcpConnections": [connection]}
+    config = {"tools": tools, "mcpConnections": [connection]}
+    config.update(call_webhook_blocks(server, base, auth_headers))
+    return config
+
+
+def _method(methods: Mapping[str, HttpMethod] | None, tool: str) -> HttpMethod:
+    methods = methods or {}
+    return methods.get(tool, methods.get("*", "POST"))
