@@ -45,6 +45,7 @@ from toolserver.observability.logs import configure_logging, quiet_access_log, r
 from toolserver.runtime import ToolServer
 from toolserver.settings import ConfigError, Settings, load_settings
 from toolserver.surfaces.lifecycle import LifecycleSurface
+from toolserver.surfaces.lifecycle import openapi_paths as call_webhook_paths
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
 from toolserver.surfaces.websocket import WebSocketSurface
@@ -95,7 +96,11 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
         from toolserver.observability.metrics import Metrics  # prometheus only when asked for
 
         parts.append(Metrics(server))
-    parts.append(OpenApiDocs(lambda: openapi_paths(server), settings.auth_header))
+    parts.append(
+        OpenApiDocs(
+            lambda: {**openapi_paths(server), **call_webhook_paths(server)}, settings.auth_header
+        )
+    )
     parts += [webhooks, sessions, lifecycle]
     mcp = McpSurface(server, reserved=_first_segments(parts))
     parts.append(mcp)

@@ -204,9 +204,8 @@ def _asked_for_callback(result: CompletedWebHookPayload) -> bool:
     analysis = result.post_call_analysis
     if any(analysis.get(key) in (True, "yes", "true") for key in _CALLBACK_KEYS):
         return True
-    return any(
-        _CALLBACK.search(e.text) for e in result.transcription if (e.speaker or "").lower() in _HUMAN
-    )
+    said = [e.text for e in result.transcription if (e.speaker or "").lower() in _HUMAN]
+    return any(_CALLBACK.search(text) for text in said)
 
 
 def _caller_name(result: ResultWebHookPayload) -> str | None:

@@ -4,8 +4,9 @@ A start hook accepts a call by returning (state to keep for the call, or None) a
 returning :class:`Reject`. A transfer hook returns :class:`WarmTransfer`, :class:`ColdTransfer`,
 :class:`NoTransfer` or None (no opinion). The wire shapes are BlackBox's:
 
-- start: ``{"accept": true, "reasonMessage": null}`` or ``{"accept": false, "reasonMessage": "..."}``
-  (the shape of ``startWebhook.fallbackResponse`` in the create-agent body);
+- start: ``{"accept": true, "reasonMessage": null}`` or
+  ``{"accept": false, "reasonMessage": "..."}`` (the shape of ``startWebhook.fallbackResponse`` in
+  the create-agent body);
 - transfer: ``{"isSuccess": true, "message"?, "transfer": {"type": "warm" | "cold",
   "description", "endpointDestination", ...}}`` or ``{"isSuccess": false, "message"}`` (the
   HTTP transfer page's ``TransferWebhookResponse``).

@@ -187,10 +187,10 @@ class CallLifecycle:
         failures: list[_Failure] = []
         if not hooks:
             return values, failures
-        tasks = {
-            asyncio.ensure_future(self._invoke(hook, payload, self._context(hook, payload, deadline))): hook
-            for hook in hooks
-        }
+        tasks = {}
+        for hook in hooks:
+            context = self._context(hook, payload, deadline)
+            tasks[asyncio.ensure_future(self._invoke(hook, payload, context))] = hook
         try:
             done, pending = await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()))
         finally:

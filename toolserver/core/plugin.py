@@ -345,7 +345,7 @@ class Plugin:
         return fn
 
     def on_call_start(self, fn: F) -> F:
-        """Run ``fn(payload, ctx)`` when BlackBox is about to start a call (``POST /blackbox/start``).
+        """Run ``fn(payload, ctx)`` before BlackBox answers a call (``POST /blackbox/start``).
 
         It returns what to keep for the call (a dict or a pydantic model: later tool calls of the
         same ``callId`` read it as ``ctx.call_state``), None to accept without keeping anything,
@@ -374,7 +374,7 @@ class Plugin:
     def on_transfer(
         self, fn: F | None = None, /, *, description: str | None = None
     ) -> F | Callable[[F], F]:
-        """Run ``fn(payload, ctx)`` when the agent transfers the caller (``POST /blackbox/transfer``).
+        """Run ``fn(payload, ctx)`` when the agent transfers a caller (``POST /blackbox/transfer``).
 
         It returns ``WarmTransfer(...)``, ``ColdTransfer(...)``, ``NoTransfer(message)``, or None
         to leave the decision to the next plugin's hook. It runs within

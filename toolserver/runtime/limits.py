@@ -143,13 +143,17 @@ class Limits:
         try:
             if self.key_rate is not None:
                 await self._check_rate(f"rate:key:{principal}", self.key_rate, None)
-            rate = self.tool_rates.get(name, self.tool_rates.get("*") if wildcard else None)
+            rate = self.tool_rates.get(name)
+            if rate is None and wildcard:
+                rate = self.tool_rates.get("*")
             if rate is not None:
                 await self._check_rate(f"rate:tool:{principal}:{name}", rate, label)
             if self.key_concurrency is not None:
                 key = f"busy:key:{principal}"
                 held.append((key, await self._take_slot(key, self.key_concurrency, lease, None)))
-            cap = self.tool_concurrency.get(name, self.tool_concurrency.get("*") if wildcard else None)
+            cap = self.tool_concurrency.get(name)
+            if cap is None and wildcard:
+                cap = self.tool_concurrency.get("*")
             if cap is not None:
                 key = f"busy:tool:{name}"
                 held.append((key, await self._take_slot(key, cap, lease, label)))

@@ -516,9 +516,8 @@ end
 return out
 """
 _RENEW_JOB = _NOW + """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'done') ~= '0' then
-  return 0
-end
+local held = redis.call('HMGET', KEYS[1], 'token', 'done')
+if held[1] ~= ARGV[1] or held[2] ~= '0' then return 0 end
 redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[2]), ARGV[3])
 return 1
 """
@@ -530,9 +529,8 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 _RETRY_JOB = _NOW + """
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'done') ~= '0' then
-  return 0
-end
+local held = redis.call('HMGET', KEYS[1], 'token', 'done')
+if held[1] ~= ARGV[1] or held[2] ~= '0' then return 0 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('HDEL', KEYS[1], 'token')
 redis.call('HSET', KEYS[1], 'last_error', ARGV[4])

@@ -388,3 +388,17 @@ def test_a_failing_result_hook_is_retried_with_backoff_until_it_succeeds(tmp_pat
         assert 0 < hook_events[0]["retry_in_s"] <= 1
         metrics = httpx.get(srv.base_url + "/metrics").text
         assert 'toolserver_result_hook_runs_total{hook="calls.record_result",outcome="failed"} 2.0' in metrics
+
+
+def test_the_openapi_document_describes_the_call_webhooks_and_get_tools(
+    client: httpx.Client,
+) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ROUTES:
+        operation = paths[path]["post"]
+        assert {"200", "400", "401", "413", "429"} <= set(operation["responses"])
+    assert "calls.remember_caller" in paths["/blackbox/start"]["post"]["description"]
+    get = paths["/tools/typed_echo"]["get"]
+    assert [p["name"] for p in get["parameters"]] == [
+        "count", "flag", "tags", "filters", "limit", "note", "callId"
+    ]  # fmt: skip
