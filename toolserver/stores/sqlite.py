@@ -150,6 +150,13 @@ class SqliteOutbox(ResultOutbox):
         def claim() -> list[ResultJob]:
             now = self.clock()
             jobs = []
+            due = self._connection().execute(
+                "SELECT 1 FROM result_jobs WHERE done = 0 AND due_at <= ? AND lease_until <= ?"
+                " LIMIT 1",
+                (now, now),
+            ).fetchone()
+            if due is None and now - self._pruned <= _PRUNE_EVERY:
+                return jobs  # the usual idle look: a read, no write lock taken
             with self._transaction() as conn:
                 rows = conn.execute(
                     "SELECT call_id, result_type, hook, payload, call_state, attempts"
