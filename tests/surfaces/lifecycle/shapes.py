@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,22 @@ def with_fields(name: str, **fields: Any) -> bytes:
     body = example(name)
     body.update(fields)
     return json.dumps(body).encode()
+
+
+def logged(
+    server: Any, select: Callable[[dict[str, Any]], bool], count: int = 1, wait: float = 15.0
+) -> list[dict[str, Any]]:
+    """The server's log events that ``select`` picks, once there are ``count`` of them.
+
+    Lines reach the log file shortly after they are logged (a background writer), so a test
+    reading it right after an answer waits for them; it never asserts how long that took.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        events = [e for e in server.log_events() if select(e)]
+        if len(events) >= count or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
 
 
 def sign(secret: str, raw: bytes) -> str:

@@ -26,6 +26,7 @@ from tests.surfaces.lifecycle.shapes import (
     START_ANSWER,
     TRANSFER_ANSWER,
     example,
+    logged,
     raw_example,
     with_fields,
 )
@@ -77,8 +78,13 @@ def wait_for_runs(runs_file: Path, cid: str, count: int) -> list[str]:
     return runs_of(runs_file, cid)
 
 
-def events_of(server: ServerProcess, cid: str) -> list[dict]:
-    return [e for e in server.log_events() if e.get("call_id") == cid]
+def events_of(
+    server: ServerProcess, cid: str, event: str | None = None, count: int = 1
+) -> list[dict]:
+    """The log events of call ``cid`` (of one kind), once ``count`` of them were written."""
+    return logged(
+        server, lambda e: e.get("call_id") == cid and event in (None, e.get("event")), count
+    )
 
 
 # -- the documents' payloads, verbatim -------------------------------------------------------
@@ -163,7 +169,7 @@ def test_a_failing_transfer_hook_answers_is_success_false_within_the_budget(
     jsonschema.validate(answer, TRANSFER_ANSWER)
     assert answer["isSuccess"] is False
     assert elapsed < BUDGET + LATE, f"answered after {elapsed:.2f}s"
-    (event,) = [e for e in events_of(server, cid) if e["event"] == "call.transfer"]
+    (event,) = events_of(server, cid, "call.transfer")
     assert event["outcome"] == "failed"
     assert event["failed"][0]["error_kind"] in ("timeout", "exception", "invalid_answer")
 
@@ -195,7 +201,7 @@ def test_a_slow_or_failing_start_hook_gives_the_default_answer_and_is_logged(
     )
     answer = client.post("/blackbox/start", content=body).json()
     assert answer == {"accept": True, "reasonMessage": None}
-    (event,) = [e for e in events_of(server, cid) if e["event"] == "call.start"]
+    (event,) = events_of(server, cid, "call.start")
     assert event["outcome"] == "accepted_by_default"
     assert event["failed"][0]["hook"] == "calls.remember_caller"
     assert event["level"] in ("warning", "error")
@@ -253,8 +259,7 @@ def test_a_result_sent_again_and_again_runs_its_hook_once(
     wait_for_runs(runs_file, cid, 1)
     time.sleep(1.5)  # a second run would be a bug; give it the time to show (no timing check)
     assert len(runs_of(runs_file, cid)) == 1
-    events = [e for e in events_of(server, cid) if e["event"] == "call.result"]
-    assert len(events) == 5  # one log event per webhook
+    assert len(events_of(server, cid, "call.result", count=5)) == 5  # one log event per webhook
 
 
 def test_a_result_without_a_call_id_is_refused(client: httpx.Client) -> None:
@@ -337,9 +342,9 @@ def test_one_log_event_per_call_webhook(server: ServerProcess, client: httpx.Cli
     cid = call_id()
     client.post("/blackbox/start", content=with_fields("start_webhook_payload", callId=cid))
     client.post("/blackbox/transfer", content=with_fields("transfer_webhook_payload", callId=cid))
-    events = [e["event"] for e in events_of(server, cid)]
+    events = [e["event"] for e in events_of(server, cid, count=2)]
     assert events == ["call.start", "call.transfer"]
-    start = next(e for e in events_of(server, cid) if e["event"] == "call.start")
+    (start,) = events_of(server, cid, "call.start")
     assert {"call_id", "agent_id", "duration_ms", "outcome", "hooks"} <= set(start)
 
 
@@ -377,7 +382,7 @@ def test_a_failing_result_hook_is_retried_with_backoff_until_it_succeeds(tmp_pat
             "outcome"
         ] == "stored"
         (run,) = wait_for_runs(runs, cid, 1)
-        hook_events = [e for e in events_of(srv, cid) if e["event"] == "call.result_hook"]
+        hook_events = events_of(srv, cid, "call.result_hook", count=3)
         assert [(e["outcome"], e["attempt"]) for e in hook_events] == [
             ("failed", 1),
             ("failed", 2),

@@ -21,6 +21,7 @@ from tests.surfaces.lifecycle.shapes import (
     JSON,
     START_ANSWER,
     TRANSFER_ANSWER,
+    logged,
     raw_example,
     sign,
 )
@@ -65,7 +66,7 @@ def test_a_signed_tool_payload_for_another_tool_is_refused(server: ServerProcess
     jsonschema.validate(response.json(), ERROR)
     assert response.json()["error"]["type"] == "unauthorized"
     assert "check_order_status" in response.json()["error"]["message"]
-    refused = [e for e in server.log_events() if e.get("reason") == "signed payload for another tool"]
+    refused = logged(server, lambda e: e.get("reason") == "signed payload for another tool")
     assert refused and refused[-1]["event"] == "auth.refused"
 
 
