@@ -40,7 +40,8 @@ class ToolContext:
 
     Attributes:
         surface: How the call arrived: ``webhook``, ``mcp``, ``websocket``, ``cli`` or ``test``.
-        call_id: BlackBox's ``callId`` (webhooks), the MCP request id, or the WebSocket request id.
+        call_id: BlackBox's ``callId`` (webhooks; the WebSocket once the session learned it from
+            BlackBox's messages), the MCP request id, or else the WebSocket request id.
         agent_id: BlackBox's ``agentId`` when the caller sent one.
         org_id: BlackBox's ``orgId`` when the caller sent one.
         call_data: ``callAdditionalData`` of a webhook, or the session's ``additionalData``
