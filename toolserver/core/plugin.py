@@ -77,6 +77,9 @@ class Tool:
     idempotent: bool = False
     tags: frozenset[str] = frozenset()
     fallback: Any = NO_FALLBACK
+    fallback_fits: bool = False
+    """Whether the fallback is a value of the tool's declared return type (so a surface may send
+    it as the tool's structured result; one that is not is sent as a message)."""
     cache_ttl: float | None = None
     cache_per_call: bool = False
     circuit: Circuit | None = None
@@ -88,6 +91,17 @@ class Tool:
     @property
     def has_fallback(self) -> bool:
         return self.fallback is not NO_FALLBACK
+
+
+def _fits(signature: ToolSignature, value: Any) -> bool:
+    """Whether ``value`` is already what the tool's return type serialises to."""
+    adapter = signature.output_adapter
+    if adapter is None:
+        return signature.output_type is None
+    try:
+        return adapter.dump_python(adapter.validate_python(value), mode="json") == value
+    except Exception:
+        return False
 
 
 def validate_tool_name(name: str) -> str | None:
@@ -316,6 +330,7 @@ class Plugin:
             sig = signature or read_signature(fn, name=tool_name, parse_docstring=parse_docstring)
         except PluginError as exc:
             raise PluginError(f"tool {tool_name!r} of plugin {self.name!r}: {exc}") from None
+        fits = fallback is not NO_FALLBACK and _fits(sig, fallback)
         tool = Tool(
             fn=fn,
             name=tool_name,
@@ -327,6 +342,7 @@ class Plugin:
             idempotent=idempotent,
             tags=frozenset(tags),
             fallback=fallback,
+            fallback_fits=fits,
             cache_ttl=cache_ttl,
             cache_per_call=cache_per_call,
             circuit=circuit,
