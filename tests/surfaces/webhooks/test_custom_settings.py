@@ -101,6 +101,18 @@ def test_a_body_template_rendered_as_json_text(client: httpx.Client) -> None:
     assert response.json() == EXPECTED
 
 
+def test_json_labelled_as_form_text_is_read_as_json(client: httpx.Client) -> None:
+    # What ``curl -d '{...}'`` sends: a JSON body under the form content type.
+    body = json.dumps({"count": "3", "flag": "true", "tags": ["a", "b"], "filters": {"x": 1}})
+    response = client.post(
+        "/tools/typed_echo",
+        content=body,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == EXPECTED
+
+
 def test_a_get_carries_the_call_in_query_fields(client: httpx.Client) -> None:
     response = client.get("/tools/whoami", params={"callId": "call_get_1", "agentId": "agent_1"})
     assert response.status_code == 200

@@ -38,8 +38,8 @@ import structlog
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from toolserver.core.call_payloads import RESULT_TYPES, InvalidPayload, parse_call_payload
 from toolserver.core.call_answers import transfer_declined
+from toolserver.core.call_payloads import RESULT_TYPES, InvalidPayload, parse_call_payload
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.core.lifecycle import LifecycleRecord
 from toolserver.http.auth import principal_of

@@ -151,7 +151,8 @@ def _parse(
     ``form``: the body is ``key=value&...`` form text (a body template), converted by the
     tool's schema later.
     """
-    if form:
+    # ``curl -d '{...}'`` labels a JSON body as form text: a body that opens an object is JSON.
+    if form and not raw.lstrip().startswith(b"{"):
         return _FormArguments(raw.decode("utf-8", "replace")), None
     try:
         body = pydantic_core.from_json(raw) if raw else {}
