@@ -7,10 +7,13 @@
 # the embedded database and a generated API key; /plugins holds the plugins (the shipped ones by
 # default: mount your own directory there to serve yours).
 
-ARG PYTHON_VERSION=3.11
+# The base image, pinned by digest: a rebuild gets the same bytes until this line changes. To move
+# to a newer 3.11-slim, look up its digest (`docker buildx imagetools inspect python:3.11-slim`)
+# and replace the one here and in the base.digest label below.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # -- build: resolve and install the locked dependencies and toolserver into /opt/venv ------------
-FROM python:${PYTHON_VERSION}-slim AS builder
+FROM ${PYTHON_IMAGE} AS builder
 
 RUN pip install --no-cache-dir "uv==0.13.9"
 ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
@@ -26,7 +29,15 @@ COPY toolserver ./toolserver
 RUN uv sync --locked --no-dev --no-editable
 
 # -- run: the virtual environment and the plugins, nothing to build with -------------------------
-FROM python:${PYTHON_VERSION}-slim
+FROM ${PYTHON_IMAGE}
+
+# OCI annotations: what the image is, for registries and scanners.
+LABEL org.opencontainers.image.title="toolserver" \
+      org.opencontainers.image.description="Write a tool once; serve it to AI agents over MCP, HTTP webhooks and the BlackBox WebSocket." \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.base.name="docker.io/library/python:3.11-slim" \
+      org.opencontainers.image.base.digest="sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7"
 
 RUN groupadd --system --gid 10001 toolserver \
     && useradd --system --uid 10001 --gid toolserver --home-dir /data --no-create-home \
@@ -48,7 +59,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /data
 VOLUME ["/data", "/plugins"]
-USER toolserver
+# Numeric, so that Kubernetes' runAsNonRoot can verify it is not root without reading /etc/passwd.
+USER 10001:10001
 EXPOSE 8000
 
 # Liveness only: /readyz is for load balancers, and a Redis outage must not restart every replica.

@@ -13,7 +13,8 @@ yourself (your own plugin objects, a store of your own).
 
 The application is assembled from *parts*, each declaring what it serves in one place:
 
-- the surfaces (:mod:`toolserver.surfaces`): webhooks, MCP, the WebSocket session API;
+- the surfaces (:mod:`toolserver.surfaces`): webhooks, MCP, the WebSocket session API, and
+  BlackBox's call webhooks (start, result, transfer);
 - the probes (:mod:`toolserver.http.health`), the metrics (:mod:`toolserver.observability.metrics`,
   when enabled) and the API documentation (:mod:`toolserver.http.docs`);
 - the call log's ``/calls`` (:mod:`toolserver.observability.calllog`, when enabled) and the web
@@ -57,6 +58,8 @@ from toolserver.observability.stats import CallStats
 from toolserver.observability.tracing import tracing_from_environment
 from toolserver.runtime import ToolServer
 from toolserver.settings import ConfigError, Settings, load_settings
+from toolserver.surfaces.lifecycle import LifecycleSurface
+from toolserver.surfaces.lifecycle import openapi_paths as call_webhook_paths
 from toolserver.surfaces.mcp import McpSurface
 from toolserver.surfaces.webhooks import WebhookSurface, openapi_paths
 from toolserver.surfaces.websocket import WebSocketSurface
@@ -105,12 +108,17 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     if not settings.auth_disabled:
         checker = KeyChecker(server.resolve_api_keys(), settings.auth_header)
     browser = None if checker is None else SessionTokens(checker.keys_by_id())
+    lifecycle = LifecycleSurface(server)
     parts: list[Any] = [Health(server)]
     if settings.metrics_enabled:
         from toolserver.observability.metrics import Metrics  # prometheus only when asked for
 
         parts.append(Metrics(server))
-    parts.append(OpenApiDocs(lambda: openapi_paths(server), settings.auth_header))
+    parts.append(
+        OpenApiDocs(
+            lambda: {**openapi_paths(server), **call_webhook_paths(server)}, settings.auth_header
+        )
+    )
     stats = CallStats()
     server.executor.observers.append(stats.observe)
     call_log = open_call_log(settings)
@@ -123,10 +131,10 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     parts.append(
         Console(server, call_log=call_log, stats=stats, checker=checker, sessions=browser)
     )
-    parts += [webhooks, sessions]
+    parts += [webhooks, sessions, lifecycle]
     mcp = McpSurface(server, reserved=_first_segments(parts))
     parts.append(mcp)
-    surfaces = [webhooks, mcp, sessions]
+    surfaces = [webhooks, mcp, sessions, lifecycle]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -161,7 +169,7 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     app = ToolServerApp(
         routed,
         closer=EventStreamCloser(server.shutdown, stream_kind=mcp.stream_kind),
-        auth=_auth(checker, browser, public, webhooks.signed, browser_paths),
+        auth=_auth(checker, browser, public, _signed(parts), browser_paths),
         fast_routes=collect_fast_routes(parts),
         trusted_proxies=trusted_proxies,
         surfaces={surface.name: surface for surface in surfaces},
@@ -217,6 +225,12 @@ def _auth(
         sessions=sessions,
         is_browser_path=is_browser_path,
     )
+
+
+def _signed(parts: Iterable[Any]) -> Any:
+    """Whether a request authenticates by body signature, as any part declares."""
+    checks = [part.signed for part in parts if hasattr(part, "signed")]
+    return lambda method, path: any(check(method, path) for check in checks)
 
 
 def _cors(settings: Settings) -> dict[str, Any] | None:

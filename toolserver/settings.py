@@ -14,7 +14,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ENV_PREFIX", "ConfigError", "Settings", "load_settings", "url_problem", "variable_name"]
+
+ENV_PREFIX = "TOOLSERVER_"
+"""Every setting's variable starts with this; a plugin's with ``TOOLSERVER_PLUGIN_<NAME>_``."""
 
 CommaList = Annotated[list[str], NoDecode]
 
@@ -84,7 +87,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port to listen on.")
     public_url: str | None = Field(
-        None, description="The URL agents reach this server at; used by `export` and the docs."
+        None,
+        description="The http(s) URL agents reach this server at: `export` builds its URLs on it "
+        "when no `--base-url` is given, and MCP accepts its host name.",
     )
 
     # Plugins
@@ -126,6 +131,47 @@ class Settings(BaseSettings):
         None, description="When set, webhooks must carry a valid `x-blackbox-signature`."
     )
 
+    # Call webhooks: BlackBox's start, result and transfer webhooks (plugin call hooks)
+    start_budget: float = Field(
+        8.0,
+        gt=0,
+        le=60,
+        description="Seconds the start hooks get; BlackBox's start webhook timeout (10 s in the "
+        "create-agent example) must leave room for the answer to arrive.",
+    )
+    start_on_failure: Literal["accept", "reject"] = Field(
+        "accept",
+        description="The start answer when a start hook is slow or fails and none rejected.",
+    )
+    start_reject_message: str = Field(
+        "The call cannot be taken right now.",
+        min_length=1,
+        description="The `reasonMessage` when `TOOLSERVER_START_ON_FAILURE=reject` refuses a call.",
+    )
+    transfer_budget: float = Field(
+        1.5,
+        gt=0,
+        le=30,
+        description="Seconds the transfer hooks get; BlackBox's HTTP transfer aims at 2 s.",
+    )
+    call_state_ttl: float = Field(
+        10800.0,
+        gt=0,
+        description="Seconds a call's state is kept (it is dropped when the result arrives).",
+    )
+    result_hook_timeout: float = Field(
+        60.0, gt=0, description="Seconds one run of a result hook may take before it is retried."
+    )
+    result_lease: float = Field(
+        15.0,
+        ge=1,
+        description="Seconds a running result hook's claim lasts unless renewed; a job of a "
+        "process that died is taken over after it.",
+    )
+    result_retry_max_delay: float = Field(
+        300.0, ge=1, description="Longest wait between two runs of a failing result hook."
+    )
+
     # MCP
     allowed_hosts: CommaList = Field(
         default_factory=list,
@@ -149,7 +195,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="`json` for production, `console` for a terminal, `auto` picks."
     )
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="The lowest level logged: `debug`, `info`, `warning` or `error`."
+    )
     access_log: bool = Field(False, description="Log every HTTP request (uvicorn access log).")
 
     # BlackBox WebSocket
@@ -242,6 +290,18 @@ class Settings(BaseSettings):
         "plugins", "allowed_hosts", "allowed_origins", "api_keys", mode="before"
     )(_split)
 
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: Any) -> Any:
+        """An absolute http(s) URL, or unset: exports and the MCP host check build on it, and a
+        value without a scheme would silently give URLs no client can use."""
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        problem = url_problem(str(value))
+        if problem:
+            raise ValueError(problem)
+        return str(value).strip().rstrip("/")
+
     @field_validator("blackbox_url")
     @classmethod
     def _blackbox_scheme(cls, value: str) -> str:
@@ -283,7 +343,7 @@ class Settings(BaseSettings):
             raise ValueError("every cap must be at least 1")
         return value
 
-    @field_validator("log_format", "log_level", mode="before")
+    @field_validator("log_format", "log_level", "start_on_failure", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
@@ -296,6 +356,28 @@ class Settings(BaseSettings):
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values.append(value.get_secret_value())
         return [v for v in values if v]
+
+
+def variable_name(field: str) -> str:
+    """The environment variable of a setting: ``port`` is ``TOOLSERVER_PORT``."""
+    return ENV_PREFIX + field.upper()
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not an absolute http(s) URL a client can use, or None when it is."""
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https"):
+        if "://" not in text:
+            return f"{text!r} has no scheme: write it with one, e.g. 'https://{text.strip('/')}'"
+        return f"{text!r} is not an http:// or https:// URL"
+    if not parts.hostname:
+        return f"{text!r} names no host"
+    if parts.query or parts.fragment:
+        return f"{text!r} must not have a query or a fragment"
+    return None
 
 
 def load_settings(**overrides: Any) -> Settings:

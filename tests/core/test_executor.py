@@ -965,3 +965,21 @@ async def test_calls_cut_off_at_shutdown_answer_stopping(plugin: Plugin, log_cap
     assert executor.in_flight == 0
     event = log_capture.named("tool.call")[-1]
     assert event["error_kind"] == "stopping" and "exc_info" not in event
+
+
+def test_a_fallback_knows_whether_it_fits_the_return_type(plugin: Plugin) -> None:
+    untyped = plugin.add_tool(lambda: 1, name="count", fallback={"any": "thing"})
+    assert untyped.fallback_fits  # no return type declared: any JSON answer will do
+
+    @plugin.tool(fallback="unknown")
+    def status() -> str:
+        """A status."""
+        return "ok"
+
+    @plugin.tool(fallback="The system is down.")
+    def stock() -> int:
+        """A count."""
+        return 1
+
+    tools = {t.name: t for t in plugin.tools}
+    assert tools["status"].fallback_fits and not tools["stock"].fallback_fits

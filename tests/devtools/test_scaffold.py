@@ -159,3 +159,35 @@ def test_the_default_plugins_directory_comes_from_the_settings(tmp_path: Path) -
     created = toolserver("new", "plugin", "desk", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     assert (tmp_path / "plugins" / "desk" / "__init__.py").is_file()
+
+
+def test_the_next_steps_it_prints_run_as_written(tmp_path: Path) -> None:
+    """Run from this environment's ``bin`` without it on ``PATH`` (nothing activated, another
+    Python's pytest first on ``PATH``), every printed command still runs as written: it names
+    this environment's ``pytest`` and ``toolserver``."""
+    import shlex
+
+    venv_bin = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLSERVER_", "VIRTUAL_ENV"))}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != venv_bin
+    )
+    env["TOOLSERVER_ENTRY_POINTS"] = "false"
+    created = subprocess.run(
+        [str(venv_bin / "toolserver"), "new", "plugin", "weather"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    steps = created.stdout.split("\nNext:\n", 1)[1].splitlines()
+    commands = [line.strip().split("  ")[0] for line in steps if line.strip()]
+    assert [shlex.split(c)[-1] for c in commands] == ["plugins/weather", "check", "serve"]
+    for command in commands[:2]:
+        done = subprocess.run(
+            ["sh", "-c", command], capture_output=True, text=True, env=env, cwd=tmp_path,
+            timeout=240,
+        )  # fmt: skip
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+    serve = tuple(shlex.split(commands[2]))
+    with running_server(plugins_dir=tmp_path / "plugins", command=serve) as server:
+        listed = httpx.get(f"{server.base_url}/tools", headers=server.headers, timeout=10)
+        assert [tool["name"] for tool in listed.json()["tools"]] == ["weather_greet"]

@@ -1,6 +1,8 @@
-"""The Dockerfile: its instructions, and its build replayed for real without a Docker engine.
+"""The Dockerfile: its instructions, its build replayed for real without a Docker engine, and
+the image built and run where a container engine does run.
 
-No Docker engine runs where the tests run, so the image itself is never built. Instead: the
+Where no engine runs, the image cannot be built, and the container test says so as a skip with
+its reason (never a pass). The rest runs everywhere: the
 instructions are parsed and checked (slim base, two stages, non-root user, volumes, health check,
 exec-form entrypoint), and the build is replayed in a temporary directory standing in for the
 image's file system: the files the builder stage copies, its ``uv`` commands run as written
@@ -18,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -101,7 +104,8 @@ def test_the_image_is_small_multi_stage_and_non_root(dockerfile) -> None:
     assert len(stages) >= 2, "a builder stage and a final stage"
     builder, final = stages[0], stages[-1]
     for stage in stages:
-        assert re.fullmatch(r"python:3\.\d+-slim", stage.base), stage.base
+        # A slim Python, pinned by digest: the same bytes on every build.
+        assert re.fullmatch(r"python:3\.\d+-slim@sha256:[0-9a-f]{64}", stage.base), stage.base
     assert builder.name
     copies = [c.value for c in final.all("COPY")]
     assert any(c.startswith(f"--from={builder.name} /opt/venv") for c in copies), copies
@@ -111,8 +115,29 @@ def test_the_image_is_small_multi_stage_and_non_root(dockerfile) -> None:
             r"apt-get install|pip install|uv (sync|pip)|gcc|build-essential", run.value
         )
     users = final.all("USER")
-    assert users and users[-1].value not in ("root", "0"), "runs as a non-root user"
+    assert users, "runs as a non-root user"
+    # Numeric, so that Kubernetes' runAsNonRoot can verify it without the image's /etc/passwd.
+    assert re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1].value), users[-1].value
     assert "useradd" in " ".join(r.value for r in final.all("RUN"))
+    assert "--uid " + users[-1].value.split(":")[0] in " ".join(r.value for r in final.all("RUN"))
+
+
+def test_oci_labels_describe_the_image_and_its_pinned_base(dockerfile) -> None:
+    from toolserver import __version__
+
+    _, stages = dockerfile
+    final = stages[-1]
+    labels: dict[str, str] = {}
+    for instruction in final.all("LABEL"):
+        for pair in shlex.split(instruction.value):
+            name, _, value = pair.partition("=")
+            labels[name] = value
+    prefix = "org.opencontainers.image."
+    for key in ("title", "description", "version", "licenses", "base.name", "base.digest"):
+        assert labels.get(prefix + key), f"LABEL {prefix}{key}"
+    assert labels[prefix + "version"] == __version__
+    assert stages[-1].base.endswith("@" + labels[prefix + "base.digest"])
+    assert stages[-1].base.startswith(labels[prefix + "base.name"].rsplit("/", 1)[-1] + "@")
 
 
 def test_configuration_volumes_health_check_and_signals(dockerfile) -> None:
@@ -247,3 +272,78 @@ def test_the_built_image_serves(dockerfile, tmp_path: Path) -> None:
         response = httpx.post(f"{server.base_url}/tools/ping", json={}, headers=server.headers)
         assert response.status_code == 200 and response.json() == "pong"
         assert server.stop() == 0
+
+
+# --- The image itself, where a container engine runs ---------------------------------------
+
+
+def _container_engine() -> tuple[str | None, str]:
+    """A container CLI whose engine answers (docker, podman), or None and why there is none."""
+    reasons = []
+    for cli in ("docker", "podman"):
+        path = shutil.which(cli)
+        if path is None:
+            reasons.append(f"no {cli} command")
+            continue
+        info = subprocess.run([path, "info"], capture_output=True, text=True, timeout=60)
+        if info.returncode == 0:
+            return path, ""
+        last = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+        reasons.append(f"`{cli} info` failed: {last}")
+    return None, "; ".join(reasons)
+
+
+@pytest.mark.timeout(1200)
+def test_the_image_builds_and_serves_in_a_container_engine(tmp_path: Path) -> None:
+    """Build the image and run it as the README does: numeric user, labels, health, a tool
+    call, a graceful stop. Skipped -- and reported as skipped, with the reason -- where no
+    container engine runs."""
+    engine, reason = _container_engine()
+    if engine is None:
+        pytest.skip(f"no container engine to build the image with: {reason}")
+    from toolserver import __version__
+
+    tag = f"toolserver-test:{os.getpid()}"
+    key = "container-key-5521"
+    built = subprocess.run(
+        [engine, "build", "-t", tag, str(REPO)], capture_output=True, text=True, timeout=1100
+    )
+    assert built.returncode == 0, built.stdout[-4000:] + built.stderr[-4000:]
+    name = f"toolserver-test-{os.getpid()}"
+    try:
+        inspected = json.loads(
+            subprocess.run([engine, "image", "inspect", tag], capture_output=True, text=True,
+                           check=True).stdout
+        )[0]["Config"]  # fmt: skip
+        assert inspected["User"] == "10001:10001"
+        assert inspected["Labels"]["org.opencontainers.image.version"] == __version__
+        subprocess.run(
+            [engine, "run", "-d", "--name", name, "-p", "127.0.0.1::8000",
+             "-e", f"TOOLSERVER_API_KEYS={key}", tag],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        port = subprocess.run(
+            [engine, "port", name, "8000"], capture_output=True, text=True, check=True
+        ).stdout.strip().splitlines()[0].rsplit(":", 1)[1]
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        called = httpx.post(
+            f"{base}/tools/get_order_status", json={"order_number": "10517"},
+            headers={"X-Api-Key": key}, timeout=10,
+        )  # fmt: skip
+        assert called.json()["status"] == "shipped"
+        subprocess.run([engine, "stop", "--time", "40", name], check=True, capture_output=True)
+        state = subprocess.run(
+            [engine, "inspect", "--format", "{{.State.ExitCode}}", name],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert state == "0", "a graceful stop exits 0"
+    finally:
+        subprocess.run([engine, "rm", "-f", name], capture_output=True)
+        subprocess.run([engine, "rmi", "-f", tag], capture_output=True)

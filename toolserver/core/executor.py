@@ -24,6 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from toolserver.core.cache import ResultCache, cache_key
+from toolserver.core.call_state import CallStates
 from toolserver.core.circuits import Circuits, Passage
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import (
@@ -122,6 +123,8 @@ class Executor:
             circuit breaking off.
         cache: where cached reads are kept (:mod:`toolserver.core.cache`); None turns caching
             off.
+        call_states: where the start hooks' call state is kept (:mod:`toolserver.core.call_state`);
+            a tool that takes a context reads its call's state from it. None: no call state.
     """
 
     def __init__(
@@ -134,8 +137,10 @@ class Executor:
         admission: Admission | None = None,
         circuits: Circuits | None = None,
         cache: ResultCache | None = None,
+        call_states: CallStates | None = None,
     ) -> None:
         self.registry = registry
+        self.call_states = call_states
         self.circuits = circuits
         self.cache = cache
         self._reads: dict[str, asyncio.Future[ToolResult]] = {}
@@ -169,6 +174,12 @@ class Executor:
             if tool is None:
                 raise unknown_tool(name, self.registry.names)
             validated = self._validate(tool, arguments)
+            if (
+                context.state_scope is not None
+                and self.call_states is not None
+                and tool.signature.context_parameter is not None
+            ):
+                context.call_state = await self._call_state(context.state_scope)
             arguments = validated
             if tool.cache_ttl is not None and self.cache is not None:
                 result = await self._read_through(tool, validated, context)
@@ -246,6 +257,18 @@ class Executor:
                 )
                 for observer in self.observers:
                     observer(record)
+
+    async def _call_state(self, call_id: str) -> Mapping[str, Any]:
+        """The state the call's start hooks kept; empty when none (or the store is down: a
+        tool without its call state still answers, and the warning says why)."""
+        assert self.call_states is not None
+        try:
+            raw = await self.call_states.get(call_id)
+            state = pydantic_core.from_json(raw) if raw else {}
+        except Exception as exc:
+            _log.warning("call.state_unavailable", call_id=call_id, reason=repr(exc))
+            return {}
+        return state if isinstance(state, dict) else {}
 
     def stop_calls(self) -> int:
         """Cut off every call in flight (the end of the shutdown grace): each answers with a

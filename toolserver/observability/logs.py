@@ -1,45 +1,60 @@
 """Structured logging: one configuration for toolserver, uvicorn and the MCP SDK.
 
-JSON lines in production, coloured key=value lines in a terminal. A configured API key or secret
-never reaches a log line, whoever logged it: JSON lines are scrubbed after rendering (which also
-covers keys, exception text and any value's ``repr``), console lines field by field.
+Built from structlog's own processors and the standard library's queue handler; what is ours is
+the secret redactor and the two small adapters that join them. Why it is put together this way:
 
-toolserver's own events (``structlog.get_logger(...)``) take structlog's native path: a single
-processor adds level, logger name and timestamp and renders and scrubs the line, which is handed
-to a writer -- no ``logging.LogRecord``, no caller lookup, no handler locks. When the
-process's stderr is a pipe, a terminal or a socket (a container runtime, a shell), the writer is a
-:class:`~toolserver.observability.logwriter.BackgroundWriter`, so the event loop never waits on a slow reader;
-lines are flushed at exit. A regular file is written by a
-:class:`~toolserver.observability.logwriter.BatchWriter`: once per pass of the event loop, which only fills the
-page cache. Records of the standard library's
-``logging`` (uvicorn, the MCP SDK, httpx) pass through a ``ProcessorFormatter`` with the same
-fields, renderer and scrubbing, into the same writer, so both keep one order and one format.
-
-Levels: ``TOOLSERVER_LOG_LEVEL`` applies to both paths, and may be changed by configuring again
-(loggers already in use follow).
+- **One format.** The same processors (``merge_contextvars``, ``add_log_level``,
+  ``add_logger_name``, ``TimeStamper``, ``format_exc_info``, the renderer) make toolserver's
+  events and, through a ``ProcessorFormatter``, the ``logging`` records of uvicorn, the SDK,
+  httpx and websockets: the same fields (``event``, ``level``, ``logger``, ``timestamp``), the
+  same renderer, the same scrubbing. JSON lines in production, console lines in a terminal.
+- **toolserver's events skip** ``logging``. One ``tool.call`` line is logged per tool call, on the
+  hot path. Routed through a ``logging.Logger`` an event costs two ``LogRecord`` objects and a
+  stack walk, about three times the work of structlog's native chain, so that chain renders the
+  line itself and hands the string to the same output the root handler uses: one stream, one
+  order.
+- **Configuring again reaches loggers in use.** structlog loggers are cached on first use, with
+  the processor list they were given; every configuration changes that one list in place, and
+  the level is checked by its first processor, so tests may reconfigure in one process.
+- **No secret in any line.** A configured API key or secret is replaced whoever logged it. JSON
+  lines are scrubbed after rendering, which also covers keys, exception text and any value's
+  ``repr``; console lines field by field.
+- **The event loop never writes.** Writing a line is a system call that can block on a full pipe,
+  and that would stall every request the loop serves. So a line is rendered (and scrubbed) where
+  it is logged, while the exception and the values exist, and only the finished string goes
+  through a queue (``QueueHandler``) to a ``QueueListener`` thread that writes stderr. Stopping
+  that thread writes what it holds, so :func:`flush_logs` and the exit (``atexit``) do that.
+  When stderr is a regular file there is no reader to wait for (a write only fills the page
+  cache), so it is written at once: a line is then in the file before the response it belongs
+  to leaves, which is what someone (or a test) reading the file after a request expects. So is
+  a stream passed to :func:`configure_logging` (a test reading it back).
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import logging.handlers
 import os
+import queue
+import re
 import stat
 import sys
-import time
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 import pydantic_core
 import structlog
 
-from toolserver.observability.logwriter import (
-    BackgroundWriter,
-    BatchWriter,
-    DirectWriter,
-    LineWriter,
-)
-
-__all__ = ["configure_logging", "flush_logs", "quiet_access_log", "redact_secrets"]
+__all__ = [
+    "REDACTED",
+    "configure_logging",
+    "flush_logs",
+    "mask_query_secrets",
+    "quiet_access_log",
+    "redact_secrets",
+]
 
 REDACTED = "***"
 
@@ -66,7 +81,16 @@ class _SecretRedactor:
         self.in_fields = tuple(s for s, e in escaped if e.startswith("\\"))
 
     def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Every secret, field by field (the console renderer's input)."""
         return self.scrub_event(event, self._secrets)
+
+    def before_json(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The secrets :meth:`after_json` cannot find in a JSON line, field by field."""
+        return self.scrub_event(event, self.in_fields)
+
+    def after_json(self, logger: Any, method: str, line: str) -> str:
+        """Every other secret, in the rendered JSON line: keys, exception text, reprs."""
+        return self.scrub_line(line)
 
     def scrub_event(self, event: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
         if not secrets:
@@ -97,152 +121,204 @@ class _SecretRedactor:
 redact_secrets = _SecretRedactor()
 
 
-class _QuietProbes(logging.Filter):
-    """Drops access-log lines of health probes and metric scrapes, which come every few seconds
-    from machines and would bury the requests people read the log for. The app says which paths
-    those are (:func:`quiet_access_log`)."""
+class _AccessLog(logging.Filter):
+    """What uvicorn's access log may say.
+
+    Drops the lines of health probes and metric scrapes, which come every few seconds from
+    machines and would bury the requests people read the log for (the app says which paths those
+    are: :func:`quiet_access_log`). And masks the values of query parameters that carry
+    credentials (``?api_key=``, ``token``, ``signature``, ...): a client that sends its key in the
+    URL, even a wrong one, must not have it written down.
+    """
 
     paths: frozenset[str] = frozenset()
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            return args[2].split("?", 1)[0] not in self.paths
+            path, _, query = args[2].partition("?")
+            if path in self.paths:
+                return False
+            if query:
+                masked = mask_query_secrets(args[2])
+                if masked != args[2]:
+                    record.args = (*args[:2], masked, *args[3:])
         return True
 
 
-_quiet_probes = _QuietProbes()
+_SECRET_PARAMETER = re.compile(
+    r"(?i)([?&;](?:[\w.-]*(?:key|token|secret|password|passwd|signature|sig|auth|credential)"
+    r"[\w.-]*)=)[^&;#\s]*"
+)
+
+
+def mask_query_secrets(target: str) -> str:
+    """``target`` (a path with its query) with credential-like parameter values as ``***``."""
+    return _SECRET_PARAMETER.sub(lambda m: m.group(1) + REDACTED, target)
+
+
+_quiet_probes = _AccessLog()
 
 
 def quiet_access_log(paths: Iterable[str]) -> None:
     """Keep requests for ``paths`` (probes, scrapes) out of the access log."""
     _quiet_probes.paths = frozenset(paths)
 
-_LEVELS = {
-    "debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-    "warn": logging.WARNING, "error": logging.ERROR, "exception": logging.ERROR,
-    "critical": logging.CRITICAL, "fatal": logging.CRITICAL, "msg": logging.CRITICAL + 1,
-}  # fmt: skip
-_LEVEL_NAMES = {"warn": "warning", "exception": "error", "fatal": "critical"}
+
+def _to_json(event: dict[str, Any], default: Any) -> str:
+    """``JSONRenderer``'s serializer: pydantic-core's encoder, several times faster than
+    :func:`json.dumps`; ``default`` (``repr`` in the end) for what it cannot encode."""
+    return pydantic_core.to_json(event, fallback=default).decode()
 
 
-class _Clock:
-    """ISO-8601 UTC timestamps with microseconds (``2026-01-02T03:04:05.123456Z``); the part up
-    to the second is formatted once per second."""
+class _FormatWhereLogged(logging.handlers.QueueHandler):
+    """Renders (and scrubs) a record in the thread that logged it and queues the finished line:
+    the exception and the values are those of that moment, and a string is all the writer thread
+    needs (the use of ``prepare`` the standard library documents)."""
 
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+    def prepare(self, record: logging.LogRecord) -> Any:
+        return self.format(record)
 
-    def now(self) -> str:
-        t = time.time()
-        second = int(t)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int((t - second) * 1_000_000):06d}Z"
+
+class _LineWriter(logging.handlers.QueueListener):
+    """The thread that writes the queued lines to the stream, in order. The lines that gathered
+    while it waited for its turn (a busy event loop holds the GIL for milliseconds) go out in one
+    write rather than a system call each."""
+
+    def __init__(self, lines: queue.SimpleQueue[Any], stream: Any) -> None:
+        super().__init__(lines)
+        self.stream = stream
+        self._batch: list[str] = []  # touched by the thread only, or after it was joined
+
+    def handle(self, line: Any) -> None:
+        self._batch.append(line)
+        if len(self._batch) >= 1000 or self.queue.empty():
+            self._write()
+
+    def stop(self) -> None:
+        super().stop()  # the thread handles every line queued before this call
+        self._write()  # and the last few, if the stop signal was behind them in the queue
+
+    def _write(self) -> None:
+        batch, self._batch = self._batch, []
+        if batch:
+            try:
+                self.stream.write("\n".join(batch) + "\n")
+                self.stream.flush()
+            except Exception:  # whatever the stream does (closed, full disk), the thread lives on
+                pass
 
 
 class _Output:
-    """What the configuration decides, read by every logger on every event, so that loggers
-    cached before a reconfiguration follow it."""
+    """What the current configuration decides, read on every event, so that structlog loggers
+    cached before a reconfiguration follow it: the level, and where a finished line goes (the
+    writer thread's queue, or the stream passed in)."""
 
     def __init__(self) -> None:
         self.level = logging.INFO
-        self.writer: LineWriter = DirectWriter(sys.stderr)
-        self.clock = _Clock()
-        self.exc_info = structlog.processors.format_exc_info
-        self.console: Any = None  # the console renderer, or None for JSON
+        self.put: Any = self._write
+        self.stream: Any = sys.stderr
+        self.writer: _LineWriter | None = None
+        self.lock = threading.Lock()  # flush_logs, a reconfiguration and the exit stop it once
 
-    def line(self, logger: Any, method: str, event: dict[str, Any]) -> str:
-        """The native path's one processor: level filter, ``level``, ``logger`` and
-        ``timestamp``, then the rendered line."""
-        if _LEVELS.get(method, logging.INFO) < self.level:
+    def admit(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The first processor of structlog's chain: drops events below the level before any
+        work is done on them."""
+        if _LEVELS[method] < self.level:
             raise structlog.DropEvent
-        if getattr(structlog.contextvars, "_CONTEXT_VARS", True):  # once anything was bound
-            event = structlog.contextvars.merge_contextvars(logger, method, event)
-        event["level"] = _LEVEL_NAMES.get(method, method)
-        name = logger.name
-        if name is not None:
-            event["logger"] = name
-        event["timestamp"] = self.clock.now()
-        return self.render(logger, method, event)
-
-    def stamp_record(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-        """The timestamp of a standard-library record (its level and name are added before)."""
-        event["timestamp"] = self.clock.now()
         return event
 
-    def render(self, logger: Any, method: str, event: dict[str, Any]) -> str:
-        """The line: JSON scrubbed after rendering, or console scrubbed field by field."""
-        if "exc_info" in event:
-            event = self.exc_info(logger, method, event)
-        if self.console is not None:
-            event = redact_secrets.scrub_event(event, redact_secrets.secrets)
-            return self.console(logger, method, event)
-        if redact_secrets.in_fields:
-            event = redact_secrets.scrub_event(event, redact_secrets.in_fields)
-        line = pydantic_core.to_json(event, fallback=repr).decode()
-        return redact_secrets.scrub_line(line) if redact_secrets.in_lines else line
+    def _write(self, line: str) -> None:
+        try:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed stream: logging must never fail a request
+            pass
+
+    def use(self, stream: Any, *, threaded: bool) -> logging.Handler:
+        """Send lines to ``stream``, through a writer thread or at once; the root logger's
+        handler that does the same for the standard library's records."""
+        with self.lock:
+            if self.writer is not None:
+                self.writer.stop()  # writes what it holds first
+                self.writer = None
+            self.stream = stream
+            if not threaded:
+                self.put = self._write
+                return logging.StreamHandler(stream)
+            lines: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            self.writer = _LineWriter(lines, stream)
+            self.writer.start()
+            self.put = lines.put_nowait
+            return _FormatWhereLogged(lines)
+
+    def flush(self) -> None:
+        with self.lock:
+            if self.writer is not None:  # stop() writes everything queued before it
+                self.writer.stop()
+                self.writer.start()
+
+    def close(self) -> None:
+        """At exit: write what is queued, then write any later line (another exit handler's)
+        at once."""
+        with self.lock:
+            if self.writer is not None:
+                self.writer.stop()
+                self.writer = None
+            self.put = self._write
+        root = logging.getLogger()
+        for handler in root.handlers[:]:
+            if isinstance(handler, _FormatWhereLogged):
+                direct = logging.StreamHandler(self.stream)
+                direct.setFormatter(handler.formatter)
+                root.removeHandler(handler)
+                root.addHandler(direct)
 
 
+_LEVELS = {name.lower(): number for name, number in logging.getLevelNamesMapping().items()}
 _output = _Output()
+atexit.register(_output.close)
 
 
 class _Sink:
-    """The logger structlog's native path ends in: hands the rendered line to the writer."""
+    """The logger at the end of structlog's own chain, which has rendered the line: hands it to
+    the current output. (structlog's ``WriteLogger`` would write at once, and has no ``name``
+    for ``add_logger_name``.)"""
 
     __slots__ = ("name",)
 
-    def __init__(self, name: str | None) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
 
     def msg(self, line: str) -> None:
-        _output.writer.write(line + "\n")
+        _output.put(line)
 
     debug = info = warning = warn = error = exception = critical = fatal = log = msg
 
 
 def _sink_factory(*args: Any) -> _Sink:
+    """structlog's logger factory; ``get_logger()`` without a name gets the calling module's,
+    found as structlog's standard-library factory finds it."""
     if args:
         return _Sink(str(args[0]))
-    try:  # as the standard library's logger factory did: the calling module's name
-        from structlog._frames import _find_first_app_frame_and_name
-
-        return _Sink(_find_first_app_frame_and_name(["toolserver.observability.logs"])[1])
-    except Exception:
-        return _Sink(None)
+    return _Sink(structlog.stdlib.LoggerFactory(ignore_frame_names=[__name__])().name)
 
 
-class _LineHandler(logging.Handler):
-    """The standard library's records, formatted like structlog's events, into the writer."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            line = self.format(record)
-        except Exception:
-            self.handleError(record)
-            return
-        _output.writer.write(line + "\n")
-
-
-# One list object, changed in place, so that loggers cached on first use follow a new setup.
-_PROCESSORS: list[Any] = [_output.line]
+# One list object, changed in place by every configuration: structlog loggers cached on first use
+# keep the list they were given, and so follow.
+_PROCESSORS: list[Any] = []
 
 
 def _regular_file(stream: Any) -> bool:
-    """Whether ``stream`` is a file on disk: writing it only fills the page cache, with no
-    reader that could stall it, so the event loop may write it (once per pass). A pipe, a
-    terminal or a socket can block: those get the background writer."""
     try:
         return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-    except (AttributeError, OSError, ValueError):
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
         return False
 
 
 def flush_logs() -> None:
-    """Write every log line still waiting in the background writer."""
-    _output.writer.flush()
+    """Write every line logged so far; returns when it is written."""
+    _output.flush()
 
 
 def configure_logging(
@@ -259,49 +335,51 @@ def configure_logging(
         fmt: ``json``, ``console``, or ``auto`` (console when the stream is a terminal).
         level: the lowest level logged.
         secrets: values that must never appear in a log line.
-        stream: where lines go; default the process's stderr, through a background writer
-            when it is a pipe, terminal or socket, in one write per event-loop pass when it is
-            a file. A stream passed here is written at once (a test reading it back sees every
-            line).
+        stream: where lines go; default the process's stderr, written by a thread unless it
+            is a regular file. A stream passed here is written at once (a test reading it back
+            sees every line).
         access_log: keep uvicorn's line per HTTP request (off: the per-call event says more).
     """
-    background = stream is None
-    stream = stream or sys.stderr
     redact_secrets.secrets = secrets
-    tty = getattr(stream, "isatty", lambda: False)()
+    target = sys.stderr if stream is None else stream
+    tty = getattr(target, "isatty", lambda: False)()
     if fmt == "auto":
         fmt = "console" if tty else "json"
     numeric = logging.getLevelNamesMapping()[level.upper()]
 
-    _output.level = numeric
-    _output.console = structlog.dev.ConsoleRenderer(colors=tty) if fmt != "json" else None
-    kind: type[LineWriter] = DirectWriter
-    if background:
-        kind = BatchWriter if _regular_file(stream) else BackgroundWriter
-    previous = _output.writer
-    if previous.stream is not stream or type(previous) is not kind:
-        previous.close()
-        _output.writer = kind(stream)
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    render: list[Any] = [structlog.processors.format_exc_info]
+    if fmt == "json":
+        render += [
+            redact_secrets.before_json,
+            structlog.processors.JSONRenderer(serializer=_to_json),
+            redact_secrets.after_json,
+        ]
+    else:
+        render += [redact_secrets, structlog.dev.ConsoleRenderer(colors=tty)]
 
-    _PROCESSORS[:] = [_output.line]
+    _output.level = numeric
+    handler = _output.use(target, threaded=stream is None and not _regular_file(target))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+        )
+    )
+    _PROCESSORS[:] = [_output.admit, *shared, *render]
     structlog.configure(
         processors=_PROCESSORS,
         logger_factory=_sink_factory,
+        # The level is checked by ``_output.admit``, which a reconfiguration changes.
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         context_class=dict,
         cache_logger_on_first_use=True,
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.add_logger_name,
-            _output.stamp_record,
-        ],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _output.render],
-    )
-    handler = _LineHandler()
-    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import sys
 from pathlib import Path
 
 import structlog
 
-__all__ = ["GENERATED_KEY_FILE", "ensure_api_keys", "key_id"]
+__all__ = ["GENERATED_KEY_FILE", "ensure_api_keys", "generated_key_path", "key_id"]
 
 _log = structlog.get_logger("toolserver.auth")
 
@@ -30,15 +29,22 @@ def key_id(key: bytes) -> str:
     return "key-" + hashlib.sha256(key).hexdigest()[:12]
 
 
+def generated_key_path(data_dir: Path) -> Path:
+    """Where a generated key is kept: the one place to read it from (``cat`` it, mount it)."""
+    return data_dir / GENERATED_KEY_FILE
+
+
 def ensure_api_keys(configured: list[str], data_dir: Path) -> list[str]:
     """The keys to accept: the configured ones, or one generated and kept in ``data_dir``.
 
-    A first start with no key configured generates one, stores it (mode 0600) and prints it once
-    to the terminal, outside the log, so the server is usable at once and still not open.
+    A first start with no key configured generates one and stores it (mode 0600), so the server
+    is usable at once and still not open. The key itself is never written to a stream here: a
+    log may end up anywhere (a container's log, a CI artefact), so the log says only where the
+    key is kept. ``toolserver serve`` shows it once to a person at a terminal.
     """
     if configured:
         return configured
-    path = data_dir / GENERATED_KEY_FILE
+    path = generated_key_path(data_dir)
     if path.exists():
         key = path.read_text().strip()
         if key:
@@ -49,12 +55,10 @@ def ensure_api_keys(configured: list[str], data_dir: Path) -> list[str]:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
-    sys.stdout.write(
-        "\nNo API key was configured, so toolserver generated one. Send it as the "
-        f"X-Api-Key header (or Authorization: Bearer):\n\n    {key}\n\n"
-        f"It is kept in {path} and will not be shown again. Set TOOLSERVER_API_KEYS to use your "
-        "own.\n\n"
+    _log.info(
+        "auth.generated_key_created",
+        path=str(path),
+        message="No API key was configured, so one was generated; read it from the file. "
+        "Set TOOLSERVER_API_KEYS to use your own.",
     )
-    sys.stdout.flush()
-    _log.info("auth.generated_key_created", path=str(path))
     return [key]

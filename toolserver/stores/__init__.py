@@ -1,8 +1,9 @@
 """Where state that outlives one call is kept: in this process, or shared through Redis.
 
 :func:`build_stores` picks from the settings: with ``TOOLSERVER_REDIS_URL`` the idempotency
-records, the rate-limit counters, the circuit breakers and cached reads live in Redis, so every
-worker and replica sees the same ones; without it they live in the process (the single-machine
+records, the rate-limit counters, the circuit breakers, cached reads, call state and the result
+outbox live in Redis, so every worker and replica sees the same ones; without it they live in the
+process, and the result outbox in a SQLite file in the data directory (the single-machine
 default, nothing to run).
 """
 
@@ -11,11 +12,14 @@ from __future__ import annotations
 import dataclasses
 
 from toolserver.core.cache import ResultCache
+from toolserver.core.call_state import CallStates
 from toolserver.core.circuits import Circuits
 from toolserver.core.idempotency import IdempotencyStore
+from toolserver.core.outbox import ResultOutbox
 from toolserver.settings import Settings
 from toolserver.stores.counters import Counters
 from toolserver.stores.memory import (
+    MemoryCallStates,
     MemoryCircuits,
     MemoryCounters,
     MemoryIdempotencyStore,
@@ -33,7 +37,17 @@ class Stores:
     counters: Counters
     circuits: Circuits
     cache: ResultCache
+    call_states: CallStates
+    outbox: ResultOutbox
     shared: bool
+
+    async def aclose(self) -> None:
+        """Release every store's connections and files."""
+        for store in (
+            self.idempotency, self.counters, self.circuits, self.cache, self.call_states,
+            self.outbox,
+        ):  # fmt: skip
+            await store.aclose()
 
 
 def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
@@ -43,17 +57,23 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
     the caller passes its longest tool timeout plus a margin.
     """
     if settings.redis_url is None:
+        from toolserver.stores.sqlite import OUTBOX_FILE, SqliteOutbox
+
         return Stores(
             MemoryIdempotencyStore(ttl=settings.idempotency_ttl),
             MemoryCounters(),
             MemoryCircuits(),
             MemoryResultCache(),
+            MemoryCallStates(),
+            SqliteOutbox(settings.data_dir / OUTBOX_FILE),
             shared=False,
         )
     from toolserver.stores.redis import (
+        RedisCallStates,
         RedisCircuits,
         RedisCounters,
         RedisIdempotencyStore,
+        RedisOutbox,
         RedisResultCache,
         connect,
     )
@@ -70,5 +90,7 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
         RedisCounters(client, prefix=settings.redis_prefix, owns_client=False),
         RedisCircuits(client, prefix=settings.redis_prefix, owns_client=False),
         RedisResultCache(client, prefix=settings.redis_prefix, owns_client=False),
+        RedisCallStates(client, prefix=settings.redis_prefix, owns_client=False),
+        RedisOutbox(client, prefix=settings.redis_prefix, owns_client=False),
         shared=True,
     )

@@ -6,6 +6,11 @@ request kind the fast path answers, valid and invalid, and the ones it must leav
 Their statuses and JSON-RPC messages must be equal. The one permitted difference is the framing
 of a handshake-era answer: the SDK sends a one-event ``text/event-stream``, the fast path plain
 JSON (a call that logs to the client is a stream on both).
+
+Where the SDK's protocol revisions differ (the 2026-07-28 ``_meta`` envelope and which of its keys
+are required, ``ping``, missing or null ``params``, ``arguments: null``, params the fast path does
+not know), the same requests are sent at every version the SDK speaks
+(:func:`revision_cases`), and :data:`REVISIONS` says which of them the fast path itself answers.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from tests.support.server import ServerProcess, running_server
 from tests.surfaces.mcp.conftest import API_KEY, AUTH_HEADER, PUBLIC_HOST, combined_plugins
@@ -28,6 +33,7 @@ CONFORMANCE_PLUGIN = (
     Path(__file__).parents[2] / "fixtures" / "conformance_plugin" / "conformance.py"
 )
 MODERN = "2026-07-28"
+CLIENT_INFO = {"name": "equivalence", "version": "1"}
 ENVELOPE = {
     "io.modelcontextprotocol/protocolVersion": MODERN,
     "io.modelcontextprotocol/clientInfo": {"name": "equivalence", "version": "1"},
@@ -127,12 +133,101 @@ def _with_progress(case: dict[str, Any]) -> dict[str, Any]:
     return case
 
 
+# -- where the protocol revisions differ ----------------------------------------------------------
+
+NO_PARAMS, NULL_PARAMS = "no params member", "params: null"
+_CALL = {"name": "describe_call", "arguments": {}}
+
+#: (case, method, params, envelope in ``_meta``, whether the fast path answers it itself at a
+#: handshake-era version and at 2026-07-28). Every other such request goes to the SDK.
+REVISIONS: list[tuple[str, str, Any, str, tuple[bool, bool]]] = [
+    ("call", "tools/call", _CALL, "full", (True, True)),
+    # 2026-07-28: client info is optional, capabilities and the version are required.
+    ("call without client info", "tools/call", _CALL, "no client info", (True, True)),
+    ("call without capabilities", "tools/call", _CALL, "no capabilities", (True, False)),
+    ("call with only the version", "tools/call", _CALL, "only the version", (True, False)),
+    ("call without envelope", "tools/call", _CALL, "none", (True, False)),
+    ("call meta not an object", "tools/call", _CALL, "not an object", (False, False)),
+    # The 2026-07-28 log opt-in (a stream), and a level no version knows.
+    ("call log level", "tools/call", _CALL, "log level", (True, False)),
+    ("call bad log level", "tools/call", _CALL, "bad log level", (True, False)),
+    ("call unknown param", "tools/call", {**_CALL, "extra": 1}, "full", (False, False)),
+    ("call arguments null", "tools/call", {**_CALL, "arguments": None}, "full", (True, True)),
+    ("call arguments absent", "tools/call", {"name": "describe_call"}, "full", (True, True)),
+    ("call without name", "tools/call", {"arguments": {}}, "full", (False, False)),
+    ("call without params", "tools/call", NO_PARAMS, "none", (False, False)),
+    ("call params null", "tools/call", NULL_PARAMS, "none", (False, False)),
+    ("list", "tools/list", {}, "full", (True, True)),
+    ("list without params", "tools/list", NO_PARAMS, "none", (True, False)),
+    ("list params null", "tools/list", NULL_PARAMS, "none", (True, False)),
+    ("list cursor null", "tools/list", {"cursor": None}, "full", (True, True)),
+    ("list unknown param", "tools/list", {"extra": 1}, "full", (False, False)),
+    # 2026-07-28 has no ping.
+    ("ping", "ping", {}, "full", (True, False)),
+    ("ping without params", "ping", NO_PARAMS, "none", (True, False)),
+    ("ping params null", "ping", NULL_PARAMS, "none", (True, False)),
+    ("ping unknown param", "ping", {"extra": 1}, "full", (False, False)),
+]  # fmt: skip
+
+
+def envelope(version: str, kind: str) -> Any:
+    """The ``_meta`` of a request at ``version``: the 2026-07-28 envelope, whole or in part."""
+    full = {
+        "io.modelcontextprotocol/protocolVersion": version,
+        "io.modelcontextprotocol/clientInfo": CLIENT_INFO,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    drop = {
+        "no client info": "io.modelcontextprotocol/clientInfo",
+        "no capabilities": "io.modelcontextprotocol/clientCapabilities",
+    }
+    if kind in drop:
+        return {k: v for k, v in full.items() if k != drop[kind]}
+    return {
+        "full": full,
+        "only the version": {"io.modelcontextprotocol/protocolVersion": version},
+        "not an object": "envelope",
+        "log level": {**full, "io.modelcontextprotocol/logLevel": "info"},
+        "bad log level": {**full, "io.modelcontextprotocol/logLevel": "loud"},
+    }[kind]
+
+
+def at_version(version: str, method: str, params: Any, meta: str) -> dict[str, Any]:
+    """One request at ``version``, with the routing headers the version asks for."""
+    body: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params == NULL_PARAMS:
+        body["params"] = None
+    elif params != NO_PARAMS:
+        body["params"] = dict(params)
+        if meta != "none":
+            body["params"]["_meta"] = envelope(version, meta)
+    headers = {"mcp-protocol-version": version}
+    if version in MODERN_PROTOCOL_VERSIONS:
+        headers["mcp-method"] = method
+        name = params.get("name") if isinstance(params, dict) else None
+        if isinstance(name, str):
+            headers["mcp-name"] = name
+    return {"headers": headers, "json": body}
+
+
+def revision_cases() -> list[tuple[str, str, dict[str, Any], bool]]:
+    """Every case of :data:`REVISIONS` at every version the SDK speaks, and who answers it."""
+    out = []
+    for version in (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS):
+        modern = version in MODERN_PROTOCOL_VERSIONS
+        for case, method, params, meta, fast in REVISIONS:
+            request = at_version(version, method, params, meta)
+            out.append((f"revision {version} {case}", "/mcp", request, fast[modern]))
+    return out
+
+
 def cases() -> list[tuple[str, str, dict[str, Any]]]:
     """(label, path, request) in the order both servers receive them."""
     out: list[tuple[str, str, dict[str, Any]]] = []
     for label, case in calls_of_every_shape(modern):
         out.append((f"2026 {label}", "/mcp", _with_progress(case)))
-    for version in ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"):
+    out += [(label, path, request) for label, path, request, _ in revision_cases()]
+    for version in HANDSHAKE_PROTOCOL_VERSIONS:
         make = lambda *a, v=version, **k: legacy(*a, version=v, **k)
         for label, case in calls_of_every_shape(make):
             out.append((f"{version} {label}", "/mcp", _with_progress(case)))
@@ -237,6 +332,20 @@ def cases() -> list[tuple[str, str, dict[str, Any]]]:
             "/mcp",
             {**modern("tools/list"), "json": None, "content": b'{"jsonrpc"'},
         ),
+        # JSON the SDK's 2026-07-28 parser (json.loads) reads and its handshake-era one does not.
+        (
+            "2026 byte order mark",
+            "/mcp",
+            {
+                **modern("tools/list"),
+                "content": b"\xef\xbb\xbf" + json.dumps(modern("tools/list")["json"]).encode(),
+            },
+        ),
+        (
+            "legacy byte order mark",
+            "/mcp",
+            {**legacy("ping"), "content": b"\xef\xbb\xbf" + json.dumps(rpc("ping")).encode()},
+        ),
         ("accept json only", "/mcp", legacy("ping", accept="application/json")),
         ("accept wildcard", "/mcp", legacy("ping", accept="*/*")),
         ("accept sse only", "/mcp", legacy("ping", accept="text/event-stream")),
@@ -310,20 +419,22 @@ def test_the_fast_path_answers_as_the_sdk_does(twins: tuple[ServerProcess, ...])
 
 #: What the fast path must leave to the SDK (every other request of ``cases()`` it answers).
 LEFT_TO_THE_SDK = {
-    "progress", "unknown-method", "arguments-not-object", "arguments-null", "name-not-string",
-    "task",
+    "progress", "unknown-method", "arguments-not-object", "name-not-string", "task",
     "2026 ping", "2026 chatty with opt-in", "2026 name mismatch", "2026 method mismatch",
     "2026 no envelope", "2026 no capabilities", "2026 envelope version", "2026 bad client info",
     "2026 param header", "legacy null id", "legacy bool id", "legacy float id",
-    "legacy extra member", "legacy params not object", "legacy params null", "legacy initialize",
-    "legacy notification", "legacy batch", "legacy session id", "no version header",
-    "unknown version header", "malformed json", "2026 malformed json", "accept json only",
+    "legacy params not object", "legacy initialize", "legacy notification", "legacy batch",
+    "legacy session id", "no version header", "unknown version header", "malformed json",
+    "2026 malformed json", "2026 byte order mark", "legacy byte order mark", "accept json only",
     "accept sse only", "content type text", "2026 content type text", "too large",
     "refused host", "refused origin",
 }  # fmt: skip
+_ANSWERED_HERE = {label: fast for label, _, _, fast in revision_cases()}
 
 
 def _left_to_the_sdk(label: str) -> bool:
+    if label in _ANSWERED_HERE:
+        return not _ANSWERED_HERE[label]
     return label in LEFT_TO_THE_SDK or label.rsplit(" ", 1)[-1] in LEFT_TO_THE_SDK
 
 

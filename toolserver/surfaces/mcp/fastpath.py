@@ -8,17 +8,39 @@ envelope), or in the handshake-era form without a session (``MCP-Protocol-Versio
 such a request never uses: a task, memory streams and a connection object per request, a whole
 server session with a message router and an SSE writer task per handshake-era request, its
 middleware chain, and the result validated and re-dumped per protocol version. Here such a
-request is parsed once from its bytes, checked against exactly what the SDK would accept,
-executed through the shared executor, and answered with one ``application/json`` response whose
-body is the SDK's for the same request (:mod:`.fastwire`).
+request is parsed once, judged by the SDK's own public checks, executed through the shared
+executor, and answered with one ``application/json`` response whose body is the SDK's for the
+same request: the result is built by :mod:`.results`, as on the SDK path, and framed by
+:mod:`.fastwire`.
+
+Which checks are the SDK's, called here as the SDK calls them:
+
+- ``Accept``: :func:`mcp.server.streamable_http.check_accept_headers` (JSON and event streams);
+- the JSON-RPC envelope: one request, as :data:`mcp_types.jsonrpc_message_adapter` (the
+  handshake-era transport) or :class:`mcp_types.JSONRPCRequest` (the 2026-07-28 one) reads it;
+- the 2026-07-28 ``_meta`` envelope and routing headers:
+  :func:`mcp.shared.inbound.classify_inbound_request`;
+- the method at the version (``ping`` does not exist on 2026-07-28) and its params:
+  :func:`mcp_types.methods.validate_client_request`;
+- the tools whose arguments are mirrored into ``Mcp-Param-*`` headers:
+  :func:`mcp.shared.inbound.x_mcp_header_map`.
+
+What remains here decides which requests this path takes, never what is wrong with one: the SDK
+offers no public check for those, and a request that fails any of them simply goes to the SDK.
+The protocol version header picks the era (the SDK's manager does the same); ``Content-Type``
+must be exactly ``application/json`` (the SDK's transports check it privately, each a little
+differently, and both accept that); the Host/Origin guard is toolserver's own; a body over the
+limit, a duplicated header, a session id, ``Last-Event-ID``, and params beyond the method's
+plain ones (a 2025-11-25 ``task``, a 2026-07-28 ``requestState``) go to the SDK.
 
 Everything else goes to the SDK untouched, with the body that was read replayed to it:
 ``initialize``, notifications, batches, any other method, GET and DELETE, and any request the
-checks below do not recognise as plainly valid -- so every refusal (406, 415, 413, a header
-mismatch, malformed JSON, invalid params) is still the SDK's own. Calls that ask for
-notifications go there too, because those need the SDK's stream from the start: a
-``progressToken``, a 2026-07-28 ``logLevel`` opt-in, ``Mcp-Param-*`` headers. The SDK also takes
-over while an OpenTelemetry tracer provider is configured, so traced deployments keep its spans.
+checks above do not find plainly valid -- so every refusal (406, 415, 413, a header mismatch,
+malformed JSON, invalid params) is the SDK's own. Calls that ask for notifications go there too,
+because those need the SDK's stream from the start: a ``progressToken``, a 2026-07-28
+``logLevel`` opt-in, ``Mcp-Param-*`` headers. So does every request while an OpenTelemetry tracer
+provider is configured, so traced deployments keep the SDK's spans; asking costs about half a
+microsecond, so it is asked per request and a provider set after startup counts.
 
 Handshake-era answers are the one visible difference: the SDK (``json_response=False``) answers
 every call as a one-event ``text/event-stream``, here a call is answered as JSON (which the client
@@ -32,36 +54,37 @@ then, as the SDK's 2026-07-28 path does.
 from __future__ import annotations
 
 import asyncio
-import os
+import functools
 from typing import Any
 
 import pydantic_core
 from mcp import types
 from mcp.server import Server
-from mcp.server._otel import OpenTelemetryMiddleware
-from mcp.shared.inbound import ERROR_CODE_HTTP_STATUS, find_invalid_x_mcp_header, x_mcp_header_map
-from mcp_types import (
-    CLIENT_CAPABILITIES_META_KEY,
-    LOG_LEVEL_META_KEY,
-    PROTOCOL_VERSION_META_KEY,
+from mcp.server.streamable_http import check_accept_headers
+from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundModernRoute,
+    classify_inbound_request,
+    find_invalid_x_mcp_header,
+    x_mcp_header_map,
 )
+from mcp_types import LOG_LEVEL_META_KEY, JSONRPCRequest, jsonrpc_message_adapter
 from mcp_types import methods as wire_methods
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from opentelemetry import trace
-from pydantic import ValidationError
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolserver.core.errors import FailureKind, ToolFailure
 from toolserver.http.auth import principal_of
 from toolserver.surfaces.mcp.fastwire import (
     Exchange,
-    ResultShapes,
     Watchers,
     error_body,
     log_notification,
     response_body,
-    sdk_shaped,
 )
+from toolserver.surfaces.mcp.results import Envelope, tool_failure, tool_result, varies_by_version
 from toolserver.surfaces.mcp.security import HostGuard
 from toolserver.surfaces.mcp.server import ToolHandlers, client_log_level
 
@@ -69,20 +92,16 @@ __all__ = ["McpFastPath"]
 
 _HANDSHAKE = frozenset(v.encode() for v in HANDSHAKE_PROTOCOL_VERSIONS)
 _MODERN = frozenset(v.encode() for v in MODERN_PROTOCOL_VERSIONS)
-_METHODS = {
-    True: frozenset({"tools/call", "tools/list"}),  # 2026-07-28 has no ping
-    False: frozenset({"tools/call", "tools/list", "ping"}),
-}
-# The params each method may carry here; others (a 2025-11-25 ``task``, a 2026-07-28
-# ``requestState``) ask for more than one plain answer, so the SDK takes them.
+# The methods answered here, and the params each may carry here; others ask for more than one
+# plain answer, so the SDK takes them.
 _PARAMS = {
     "tools/call": frozenset({"name", "arguments", "_meta"}),
     "tools/list": frozenset({"cursor", "_meta"}),
     "ping": frozenset({"_meta"}),
 }
-_ENVELOPE_KEYS = frozenset({"jsonrpc", "id", "method", "params"})
+_PROGRESS_TOKEN = "progressToken"
+_ARGUMENTS = "arguments"
 _JSON = b"application/json"
-_SENTINEL = b"=?base64?"
 # Where _classify keeps each header it reads. A request with a header in the _SDK_ONLY slot
 # belongs to a session or a stream; one with two of a header below _UNIQUE is ambiguous.
 _HEADER_SLOT = {
@@ -99,47 +118,51 @@ _HEADER_SLOT = {
 }
 _SDK_ONLY, _UNIQUE, _SLOTS = 6, 7, 9
 _MAX_CACHED = 1024
-_ARGUMENTS = "arguments"
 
 
 def _accepts_both(accept: bytes) -> bool:
-    """Whether ``Accept`` admits JSON and event streams, by the SDK's rules (wildcards too)."""
-    types_ = {part.split(b";")[0].strip().lower() for part in accept.split(b",")}
-    wildcard = b"*/*" in types_
-    json = wildcard or _JSON in types_ or b"application/*" in types_
-    sse = wildcard or b"text/event-stream" in types_ or b"text/*" in types_
-    return json and sse
+    """Whether ``Accept`` admits JSON and event streams, by the SDK's own check."""
+    has_json, has_sse = check_accept_headers(
+        Request({"type": "http", "headers": [(b"accept", accept)]})
+    )
+    return has_json and has_sse
 
 
-class _Tracing:
-    """Whether an OpenTelemetry tracer provider is configured (by code or by environment).
+@functools.cache
+def _default_middleware() -> frozenset[type]:
+    """The middleware a new SDK server has: its OpenTelemetry spans, which the fast path skips
+    only while no tracer provider is configured (see :func:`_tracing`)."""
+    return frozenset(type(middleware) for middleware in Server("default").middleware)
 
-    ``get_tracer_provider()`` reads the environment on every call until one is set; the module
-    global it returns is read directly instead, when the package still has it.
-    """
 
-    def __init__(self) -> None:
-        self.from_env = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
-        self.direct = hasattr(trace, "_TRACER_PROVIDER")
-
-    def __call__(self) -> bool:
-        if self.direct and not self.from_env:
-            return getattr(trace, "_TRACER_PROVIDER", None) is not None
-        return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+def _tracing() -> bool:
+    """Whether an OpenTelemetry tracer provider is configured (by code or by environment)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 class _Request:
-    """One recognised request: its routing headers and its decoded JSON-RPC body."""
+    """One request whose headers allow the fast path: its routing headers, then its message."""
 
-    __slots__ = ("body", "decoded", "method_header", "modern", "name_header", "version")
+    __slots__ = ("body", "message", "method_header", "modern", "name_header", "version")
 
-    def __init__(self, modern: bool, version: bytes, method: Any, name: Any) -> None:
+    def __init__(
+        self, modern: bool, version: bytes, method: bytes | None, name: bytes | None
+    ) -> None:
         self.modern = modern
         self.version = version
         self.method_header = method
         self.name_header = name
         self.body = b""
-        self.decoded: Any = None
+        self.message: JSONRPCRequest | None = None
+
+    def routing_headers(self) -> dict[str, str]:
+        """The 2026-07-28 routing headers, as :func:`classify_inbound_request` reads them."""
+        headers = {"mcp-protocol-version": self.version.decode("latin-1")}
+        if self.method_header is not None:
+            headers["mcp-method"] = self.method_header.decode("latin-1")
+        if self.name_header is not None:
+            headers["mcp-name"] = self.name_header.decode("latin-1")
+        return headers
 
 
 class McpFastPath:
@@ -147,7 +170,7 @@ class McpFastPath:
 
     Args:
         handlers: the endpoint's tools and executor (shared with its SDK server).
-        server: the endpoint's SDK server, for its ``serverInfo`` and listing.
+        server: the endpoint's SDK server, for its ``serverInfo`` stamp and its settings.
         fallback: serves every request the fast path does not, and refuses the ones that must be
             refused (it includes the Host/Origin guard).
         guard: the Host/Origin guard (in ``fallback``); a request it refuses goes there.
@@ -171,16 +194,15 @@ class McpFastPath:
         self.guard = guard
         self.max_body = max_body
         self.ping_interval = ping_interval
-        self.shapes = ResultShapes(server.server_info_stamp)
+        self.envelope = Envelope(server.server_info_stamp)
         self.watchers = Watchers()
-        self.tracing = _Tracing()
         # Anything that changes what the SDK does per request turns the fast path off.
         self.enabled = not server.cache_hints and all(
-            isinstance(m, OpenTelemetryMiddleware) for m in server.middleware
+            type(middleware) in _default_middleware() for middleware in server.middleware
         )
         # Small caches of decisions that depend only on a header value or an envelope.
         self._accept: dict[bytes, bool] = {}
-        self._valid: set[tuple[str, bytes, bytes]] = set()
+        self._passed: set[tuple[Any, ...]] = set()
         self._listings: dict[str, bytes] = {}
         self._header_bound: dict[str, bool] = {}
 
@@ -205,7 +227,7 @@ class McpFastPath:
                 await self.fallback(scope, _replay(chunks, more, receive), send)
                 return
         request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if not self._recognised(request) or self.tracing():
+        if not self._recognised(request) or _tracing():
             await self.fallback(scope, _replay([request.body], False, receive), send)
             return
         await self._answer(request, scope, receive, send)
@@ -241,96 +263,76 @@ class McpFastPath:
         if not ok or not self.guard.allows(host, origin):
             return None  # the guard in ``fallback`` answers the refusal
         if version in _MODERN:
-            if method is None or (name is not None and name.startswith(_SENTINEL)):
-                return None
             return _Request(True, version, method, name)
         if version in _HANDSHAKE:
             return _Request(False, version, None, None)
         return None
 
     def _recognised(self, request: _Request) -> bool:
-        """Decode the body; True when it is a request the fast path answers as the SDK would."""
+        """Parse the body; True when it is a request the fast path answers as the SDK would."""
         try:
             decoded = pydantic_core.from_json(request.body)
-        except ValueError:
+            # One JSON-RPC request, as each era's transport in the SDK decides it.
+            if request.modern:
+                message = JSONRPCRequest.model_validate(decoded)
+            else:
+                message = jsonrpc_message_adapter.validate_python(decoded, by_name=False)
+        except ValueError:  # malformed JSON; not a JSON-RPC message (a ValidationError)
             return False
-        if (
-            type(decoded) is not dict
-            or decoded.get("jsonrpc") != "2.0"
-            or type(decoded.get("id")) not in (int, str)
-            or not decoded.keys() <= _ENVELOPE_KEYS
+        if type(message) is not JSONRPCRequest:
+            return False
+        method = message.method
+        plain = _PARAMS.get(method)
+        params = message.params
+        if plain is None or (params is not None and not params.keys() <= plain):
+            return False
+        meta = params.get("_meta") if params is not None else None
+        if meta is not None and (
+            type(meta) is not dict
+            or _PROGRESS_TOKEN in meta
+            or (request.modern and LOG_LEVEL_META_KEY in meta)
         ):
+            return False  # these ask for notifications on the SDK's stream
+        if not self._valid(request, decoded, method, params):
             return False
-        method = decoded.get("method")
-        modern = request.modern
-        if method not in _METHODS[modern]:
-            return False
-        params = decoded.get("params")
-        if params is None:
-            if modern or "params" in decoded or method == "tools/call":
-                return False
-        elif type(params) is not dict or not params.keys() <= _PARAMS[method]:
-            return False
-        else:
-            meta = params.get("_meta")
-            if meta is not None and (type(meta) is not dict or "progressToken" in meta):
-                return False  # a progress token asks for notifications on the SDK's stream
-            if modern and not self._modern_envelope(request, method, params, meta):
-                return False
-            if method == "tools/call" and not self._call_params(request, params):
-                return False
-        if not self._valid_params(method, request.version, params):
-            return False
-        request.decoded = decoded
+        if request.modern and method == "tools/call":
+            assert params is not None  # validated: a call has a name
+            if params.get(_ARGUMENTS) and self._declares_headers(params["name"]):
+                return False  # its Mcp-Param-* headers are the SDK's to check
+        request.message = message
         return True
 
-    def _valid_params(self, method: str, version: bytes, params: dict | None) -> bool:
-        """Whether the SDK's validation of ``params`` for ``method`` at ``version`` passes.
+    def _valid(
+        self, request: _Request, decoded: Any, method: str, params: dict[str, Any] | None
+    ) -> bool:
+        """Whether the SDK's checks of the envelope and the params pass: on 2026-07-28 its
+        ladder over ``_meta`` and the routing headers, then the method's params at the version.
 
-        Passing or failing never depends on the value of ``arguments`` once it is known to be
-        an object (checked before), so what was seen to pass is remembered without it: a client
-        sends the same envelope with every call.
+        Their verdict depends on the routing headers and the params, and on ``arguments`` only
+        through its type (an object, or absent or null), so what was seen to pass is remembered
+        without the arguments: a client sends the same envelope with every call.
         """
         if params is None:
-            shape = b""
+            shape, arguments = b"", type(None)
         elif _ARGUMENTS in params:
-            shape = pydantic_core.to_json({k: v for k, v in params.items() if k != _ARGUMENTS})
+            rest = {k: v for k, v in params.items() if k != _ARGUMENTS}
+            shape, arguments = pydantic_core.to_json(rest), type(params[_ARGUMENTS])
         else:
-            shape = pydantic_core.to_json(params)
-        key = (method, version, shape)
-        if key in self._valid:
+            shape, arguments = pydantic_core.to_json(params), type(None)
+        version = request.version
+        key = (method, version, request.method_header, request.name_header, shape, arguments)
+        if key in self._passed:
             return True
+        if request.modern:
+            verdict = classify_inbound_request(decoded, headers=request.routing_headers())
+            if not isinstance(verdict, InboundModernRoute):
+                return False
         try:
             wire_methods.validate_client_request(method, version.decode(), params)
-        except (ValidationError, KeyError, ValueError):
+        except (ValueError, KeyError):  # invalid params (a ValidationError); not at this version
             return False
-        if len(self._valid) < _MAX_CACHED:
-            self._valid.add(key)
-        return True
-
-    @staticmethod
-    def _modern_envelope(request: _Request, method: str, params: dict, meta: Any) -> bool:
-        """The 2026-07-28 envelope and routing headers, as the SDK's ladder checks them."""
-        if meta is None or LOG_LEVEL_META_KEY in meta or CLIENT_CAPABILITIES_META_KEY not in meta:
-            return False
-        version = meta.get(PROTOCOL_VERSION_META_KEY)
-        if type(version) is not str or version.encode() != request.version:
-            return False
-        return request.method_header == method.encode()
-
-    def _call_params(self, request: _Request, params: dict) -> bool:
-        name = params.get("name")
-        arguments = params.get("arguments")
-        if type(name) is not str or (arguments is not None and type(arguments) is not dict):
-            return False
-        if "arguments" in params and arguments is None:
-            return False
-        if request.modern:
-            header = request.name_header
-            if header is None or header != name.encode():
-                return False
-            if arguments and self._declares_headers(name):
-                return False  # its Mcp-Param-* headers are the SDK's to check
+        if len(self._passed) < _MAX_CACHED:
+            self._passed.add(key)
         return True
 
     def _declares_headers(self, name: str) -> bool:
@@ -349,24 +351,26 @@ class McpFastPath:
     # -- answering -----------------------------------------------------------------------------
 
     async def _answer(self, request: _Request, scope: Scope, receive: Receive, send: Send) -> None:
-        decoded = request.decoded
-        request_id = decoded["id"]
-        method = decoded["method"]
-        modern = request.modern
+        message = request.message
+        assert message is not None
+        request_id = message.id
+        method = message.method
         version = request.version.decode()
         exchange = Exchange(receive, send, self.ping_interval)
         if method == "tools/call":
-            await self._call(exchange, request_id, decoded["params"], version, modern, scope)
+            assert message.params is not None
+            await self._call(exchange, request_id, message.params, version, request.modern, scope)
         elif method == "tools/list":
             await exchange.finish(self._listing(request_id, version))
         else:
-            await exchange.finish(response_body(request_id, {}))
+            result = self.envelope(method, version, {}, sieve=False)
+            await exchange.finish(response_body(request_id, result))
 
     def _listing(self, request_id: Any, version: str) -> bytes:
         listing = self._listings.get(version)
         if listing is None:
-            shaped = sdk_shaped("tools/list", version, self.handlers.tools, self.shapes.stamp)
-            listing = pydantic_core.to_json(shaped)
+            dumped = self.handlers.tools.model_dump(by_alias=True, mode="json", exclude_none=True)
+            listing = pydantic_core.to_json(self.envelope("tools/list", version, dumped))
             self._listings[version] = listing
         head = b'{"jsonrpc":"2.0","id":' + pydantic_core.to_json(request_id) + b',"result":'
         return head + listing + b"}"
@@ -375,7 +379,7 @@ class McpFastPath:
         self,
         exchange: Exchange,
         request_id: Any,
-        params: dict,
+        params: dict[str, Any],
         version: str,
         modern: bool,
         scope: Scope,
@@ -402,7 +406,8 @@ class McpFastPath:
                     exchange, request_id, types.INVALID_PARAMS, failure.message, modern
                 )
                 return
-            await exchange.finish(response_body(request_id, self.shapes.failure(failure, modern)))
+            shaped = self.envelope("tools/call", version, tool_failure(failure), sieve=False)
+            await exchange.finish(response_body(request_id, shaped))
             return
         except asyncio.CancelledError:
             watchers.remove(exchange)
@@ -413,9 +418,9 @@ class McpFastPath:
             watchers.remove(exchange)
             raise
         watchers.remove(exchange)
-        await exchange.finish(
-            response_body(request_id, self.shapes.success(result, version, modern))
-        )
+        sieve = varies_by_version(result.tool)
+        shaped = self.envelope("tools/call", version, tool_result(result), sieve=sieve)
+        await exchange.finish(response_body(request_id, shaped))
 
     @staticmethod
     async def _error(

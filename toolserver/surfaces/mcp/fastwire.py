@@ -1,46 +1,32 @@
-"""What the fast path (:mod:`.fastpath`) writes: the JSON-RPC bodies, and the one response.
+"""What the fast path (:mod:`.fastpath`) writes: the JSON-RPC frames, and the one HTTP response.
 
-Bodies are the SDK's for the same request, field for field (the equivalence test in
-``tests/surfaces/mcp/test_fast_path.py`` compares them against the SDK path): a ``tools/call``
-result is built as the SDK's wire form directly (``content``, ``isError``, ``structuredContent``,
-and on 2026-07-28 ``resultType`` and the ``serverInfo`` stamp in ``_meta``) instead of a
-``CallToolResult`` model that is validated, dumped and sieved per protocol version on every call.
-What is rare or static still goes through the SDK's own shaping (:func:`sdk_shaped`): the
-``tools/list`` result (once per protocol version) and tools whose results are MCP content blocks.
+The results inside the frames are not built here: :mod:`.results` builds them for both paths.
+This module only frames them (:func:`response_body`, :func:`error_body`, the log notification)
+and answers the HTTP request.
 
 :class:`Exchange` is the HTTP side of one call. It answers with a single ``application/json``
 response, which the Streamable HTTP specification allows for any request, unless the call sends
 something before its result (a log notification): then it commits to ``text/event-stream`` there
 and then, as the SDK does, and the result follows as the stream's last event. Nothing runs beside
 a call that answers quickly; one that takes longer than :data:`WATCH_AFTER` seconds gets a
-watcher task (started by :class:`Watchers`), which cancels it when the client disconnects and, once the keep-alive interval has
-passed in silence, commits the stream and writes keep-alive comments so proxies keep it open.
+watcher task (started by :class:`Watchers`), which cancels it when the client disconnects and,
+once the keep-alive interval has passed in silence, commits the stream and writes keep-alive
+comments so proxies keep it open.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 import pydantic_core
 from mcp import types
-from mcp_types import CORE_RESULT_TYPES, SERVER_INFO_META_KEY
-from mcp_types import methods as wire_methods
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel
 from starlette.types import Message, Receive, Send
 
-from toolserver.core.errors import ToolFailure
-from toolserver.core.executor import ToolResult
-from toolserver.core.plugin import Tool
-from toolserver.core.schema import tool_schema
 from toolserver.surfaces.mcp.keepalive import KEEP_ALIVE
-from toolserver.surfaces.mcp.results import RESULT_KEY, call_result, returns_content
 
 __all__ = [
-    "WATCH_AFTER", "Exchange", "ResultShapes", "Watchers", "error_body", "log_notification",
-    "response_body", "sdk_shaped",
+    "WATCH_AFTER", "Exchange", "Watchers", "error_body", "log_notification", "response_body",
 ]  # fmt: skip
 
 #: Seconds a call runs before a watcher is started beside it (see :class:`Exchange`).
@@ -61,94 +47,14 @@ _SSE_START: Message = {
 _KEEP_ALIVE: Message = {"type": "http.response.body", "body": KEEP_ALIVE, "more_body": True}
 _GONE = (OSError, RuntimeError)
 
-# What a tool's successful result looks like on the wire (per tool, see ResultShapes).
-_CONTENT, _TEXT_ONLY, _STRUCTURED, _WRAPPED = range(4)
-
-
-def sdk_shaped(method: str, version: str, result: BaseModel, stamp: Mapping[str, Any]) -> Any:
-    """``result`` as the SDK's server shapes a handler's return value for ``version``.
-
-    The same steps as its runner: dump, sieve a core result through the version's wire schema,
-    and on the sessionless protocol default ``resultType`` and stamp ``serverInfo``. (Cache hints
-    are not applied: the fast path is off for a server that has any.)
-    """
-    dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-    modern = version in MODERN_PROTOCOL_VERSIONS
-    result_type = dumped.get("resultType")
-    if not modern or not isinstance(result_type, str) or result_type in CORE_RESULT_TYPES:
-        dumped = wire_methods.serialize_server_result(method, version, dumped)
-    if modern:
-        if dumped.get("resultType") is None:
-            dumped["resultType"] = "complete"
-        meta = dumped.get("_meta")
-        if meta is None:
-            dumped["_meta"] = {SERVER_INFO_META_KEY: dict(stamp)}
-        elif isinstance(meta, dict) and meta.get(SERVER_INFO_META_KEY) is None:
-            dumped["_meta"] = {**meta, SERVER_INFO_META_KEY: dict(stamp)}
-    return dumped
-
-
-class ResultShapes:
-    """Builds ``tools/call`` results for one server (its ``serverInfo`` stamp)."""
-
-    def __init__(self, stamp: Mapping[str, Any]) -> None:
-        self.stamp = dict(stamp)
-        self.meta = {SERVER_INFO_META_KEY: self.stamp}
-        self._shapes: dict[Tool, int] = {}
-
-    def _shape(self, tool: Tool) -> int:
-        shape = self._shapes.get(tool)
-        if shape is None:
-            output = tool_schema(tool).output_schema
-            if returns_content(tool):
-                shape = _CONTENT
-            elif output is None:
-                shape = _TEXT_ONLY
-            else:
-                shape = _STRUCTURED if output.get("type") == "object" else _WRAPPED
-            self._shapes[tool] = shape
-        return shape
-
-    def success(self, result: ToolResult, version: str, modern: bool) -> Any:
-        """The result of a successful call (what :func:`.results.call_result` says, on the wire)."""
-        shape = self._shape(result.tool)
-        if shape == _CONTENT:
-            return sdk_shaped("tools/call", version, call_result(result), self.stamp)
-        content = [{"text": result.json().decode(), "type": "text"}]
-        if shape == _TEXT_ONLY:
-            if modern:
-                return {
-                    "content": content, "isError": False, "resultType": "complete",
-                    "_meta": self.meta,
-                }  # fmt: skip
-            return {"content": content, "isError": False}
-        value = result.value
-        structured = {RESULT_KEY: value} if shape == _WRAPPED else value
-        if modern:
-            return {
-                "content": content, "isError": False, "resultType": "complete",
-                "structuredContent": structured, "_meta": self.meta,
-            }  # fmt: skip
-        return {"content": content, "isError": False, "structuredContent": structured}
-
-    def failure(self, failure: ToolFailure, modern: bool) -> Any:
-        """A failed call (:func:`.results.failure_result`, on the wire)."""
-        content = [{"text": failure.message, "type": "text"}]
-        if modern:
-            return {
-                "content": content,
-                "isError": True,
-                "resultType": "complete",
-                "_meta": self.meta,
-            }
-        return {"content": content, "isError": True}
-
 
 def response_body(request_id: Any, result: Any) -> bytes:
+    """A JSON-RPC response carrying ``result`` (already in its wire form)."""
     return pydantic_core.to_json({"jsonrpc": "2.0", "id": request_id, "result": result})
 
 
 def error_body(request_id: Any, code: int, message: str) -> bytes:
+    """A JSON-RPC error response."""
     return pydantic_core.to_json(
         {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     )

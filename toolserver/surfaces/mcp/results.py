@@ -16,7 +16,7 @@ Schema") asks:
   value sent as ``{"result": <value>}``. The same shape is used for every protocol version, so a
   client sees one schema whichever version it negotiated.
 
-Failures are :func:`failure_result`: ``isError: true`` with the agent-facing message as the only
+Failures are :func:`tool_failure`: ``isError: true`` with the agent-facing message as the only
 text, never ``structuredContent`` (which would have to match the output schema).
 
 Content escape hatch: a tool whose declared return type is MCP content (``mcp.types.TextContent``,
@@ -25,6 +25,23 @@ list of those) has its result sent as those content blocks, without ``outputSche
 ``structuredContent``. It is keyed on the declared type, never on the shape of a value, so no
 ordinary result is ever mistaken for content. Only MCP clients can show an image or play audio;
 over webhooks such a tool answers with the JSON form of its blocks.
+
+One builder for both ways a call is answered. :func:`tool_result` and :func:`tool_failure` build
+an outcome once, in its wire form (the JSON the client reads), which is the same for every
+protocol version. The SDK path hands the SDK a ``CallToolResult`` made from it
+(:func:`call_result`, :func:`failure_result`) and the SDK's server shapes that for the request's
+version; the fast path (:mod:`.fastpath`) writes it itself, through :class:`Envelope`, the one
+place here that knows what the versions change:
+
+- the SDK passes every result through the version's wire schema
+  (:func:`mcp_types.methods.serialize_server_result`), which drops what that version does not
+  know. A plain result -- one text block, ``isError``, ``structuredContent`` -- reads the same
+  under every version's schema (``tests/surfaces/mcp/test_results.py`` checks it for each
+  version the SDK speaks), so only content blocks (:func:`varies_by_version`) and listings are
+  passed through it here: validating and re-dumping a model per call is what made the SDK path
+  slow;
+- on 2026-07-28 a result says ``resultType: "complete"`` and carries the server's ``serverInfo``
+  in ``_meta``.
 """
 
 from __future__ import annotations
@@ -32,10 +49,13 @@ from __future__ import annotations
 import functools
 import types as pytypes
 import typing
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mcp import types
+from mcp_types import SERVER_INFO_META_KEY
+from mcp_types import methods as wire_methods
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import TypeAdapter
 
 from toolserver.core.errors import ToolFailure
@@ -43,12 +63,17 @@ from toolserver.core.executor import ToolResult
 from toolserver.core.plugin import Tool
 from toolserver.core.schema import tool_schema
 
-__all__ = ["call_result", "failure_result", "listed_tool", "returns_content"]
+__all__ = [
+    "Envelope", "call_result", "failure_result", "listed_tool", "returns_content", "tool_failure",
+    "tool_result", "varies_by_version",
+]  # fmt: skip
 
 RESULT_KEY = "result"
 _CONTENT_TYPES: tuple[type, ...] = typing.get_args(types.ContentBlock)
 _CONTENT_LIST: TypeAdapter[list[types.ContentBlock]] = TypeAdapter(list[types.ContentBlock])
 _SEQUENCES = (list, tuple, Sequence)
+# What a tool's successful result holds besides its text (see _shape).
+_CONTENT, _TEXT_ONLY, _STRUCTURED, _WRAPPED = range(4)
 
 
 def _is_content_type(annotation: Any) -> bool:
@@ -108,20 +133,92 @@ def listed_tool(tool: Tool) -> types.Tool:
     )
 
 
-def call_result(result: ToolResult) -> types.CallToolResult:
-    """A successful call as MCP content, with ``structuredContent`` where a schema promises it."""
-    tool = result.tool
+@functools.cache
+def _shape(tool: Tool) -> int:
+    """What the tool's results hold: content blocks, or text with or without structured content."""
     if returns_content(tool):
+        return _CONTENT
+    schema = tool_schema(tool).output_schema
+    if schema is None:
+        return _TEXT_ONLY
+    return _WRAPPED if _wraps_output(schema) else _STRUCTURED
+
+
+def varies_by_version(tool: Tool) -> bool:
+    """Whether the tool's results must pass through each version's wire schema (content blocks)."""
+    return _shape(tool) == _CONTENT
+
+
+def tool_result(result: ToolResult) -> dict[str, Any]:
+    """A successful call on the wire: its text, and ``structuredContent`` where a schema says so.
+
+    A tool's fallback answer that is not a value of its return type cannot be structured content
+    (it would break the output schema): it is sent as a message, ``isError`` true, which is what
+    it is -- the tool failed, and this is what the agent should say.
+    """
+    if result.fallback_for is not None and not result.tool.fallback_fits:
+        value = result.value
+        text = value if isinstance(value, str) else result.json().decode()
+        return {"content": [{"text": text, "type": "text"}], "isError": True}
+    shape = _shape(result.tool)
+    if shape == _CONTENT:
         value = result.value if isinstance(result.value, list) else [result.value]
-        return types.CallToolResult(content=_CONTENT_LIST.validate_python(value))
-    text = types.TextContent(text=result.json().decode())
-    shared = tool_schema(tool).output_schema
-    if shared is None:
-        return types.CallToolResult(content=[text])
-    structured = {RESULT_KEY: result.value} if _wraps_output(shared) else result.value
-    return types.CallToolResult(content=[text], structured_content=structured)
+        blocks = _CONTENT_LIST.validate_python(value)
+        content = _CONTENT_LIST.dump_python(blocks, by_alias=True, mode="json", exclude_none=True)
+        return {"content": content, "isError": False}
+    wire: dict[str, Any] = {
+        "content": [{"text": result.json().decode(), "type": "text"}],
+        "isError": False,
+    }
+    if shape == _STRUCTURED:
+        wire["structuredContent"] = result.value
+    elif shape == _WRAPPED:
+        wire["structuredContent"] = {RESULT_KEY: result.value}
+    return wire
+
+
+def tool_failure(failure: ToolFailure) -> dict[str, Any]:
+    """A failed call on the wire: ``isError`` with the message for the model, nothing else."""
+    return {"content": [{"text": failure.message, "type": "text"}], "isError": True}
+
+
+def call_result(result: ToolResult) -> types.CallToolResult:
+    """:func:`tool_result` as the SDK's model, for the SDK path."""
+    return types.CallToolResult.model_validate(tool_result(result))
 
 
 def failure_result(failure: ToolFailure) -> types.CallToolResult:
-    """A failed call: ``isError`` with the message written for the model, and nothing else."""
-    return types.CallToolResult(content=[types.TextContent(text=failure.message)], is_error=True)
+    """:func:`tool_failure` as the SDK's model, for the SDK path."""
+    return types.CallToolResult.model_validate(tool_failure(failure))
+
+
+class Envelope:
+    """A result as the SDK's server sends it for a protocol version: the steps its runner applies
+    to a handler's result (sieve, ``resultType``, the ``serverInfo`` stamp), for the fast path.
+
+    Cache hints are not applied: the fast path is off for a server that has any. The results it
+    is given carry no ``_meta`` or ``resultType`` of their own.
+
+    Args:
+        stamp: the server's ``serverInfo`` stamp (``Server.server_info_stamp``).
+    """
+
+    def __init__(self, stamp: Mapping[str, Any]) -> None:
+        self.meta = {SERVER_INFO_META_KEY: dict(stamp)}
+
+    def __call__(
+        self, method: str, version: str, result: dict[str, Any], *, sieve: bool = True
+    ) -> dict[str, Any]:
+        """``result`` (owned by the caller, and changed) for ``version``.
+
+        ``sieve=False`` skips the version's wire schema, for a result that reads the same under
+        every version's (a plain call result, a failure; see the module docstring).
+        """
+        modern = version in MODERN_PROTOCOL_VERSIONS
+        if modern:
+            result["resultType"] = "complete"  # required on 2026-07-28, before the sieve too
+        if sieve:
+            result = wire_methods.serialize_server_result(method, version, result)
+        if modern:
+            result["_meta"] = self.meta
+        return result

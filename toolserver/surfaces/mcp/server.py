@@ -13,16 +13,23 @@ executor reports about a known tool -- invalid arguments ("Input validation erro
 the model can act on. Requests that do not fit the ``CallToolRequest`` schema (``arguments`` not
 an object) are refused by the SDK before they reach us, also with ``-32602``.
 
+Results come from :mod:`.results`, which builds them for this path and the fast path alike.
+
 Client logging: ``ctx.log_to_client`` becomes ``notifications/message`` on the request's own
 stream. On handshake-era connections the level set with ``logging/setLevel`` is kept per
-connection (an SSE session; a stateless Streamable HTTP request is its own connection, so there it
-cannot outlive the request and every level is sent); on 2026-07-28 requests the SDK's per-request
-opt-in in ``_meta`` decides.
+connection, in a :class:`ConnectionState`: an SSE session's server is built with
+``per_connection=True``, and the SDK enters a server's lifespan once per connection it runs
+(``Server.run``), so the lifespan hands each SSE session a fresh state. The Streamable HTTP
+server's lifespan gives no state (it is entered once, for the whole app, by the session
+manager), so there no level is kept: a stateless request is its own connection, a level could
+not outlive it, and every level is sent. On 2026-07-28 requests the SDK's per-request opt-in in
+``_meta`` decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, get_args
 
 import anyio
@@ -42,12 +49,11 @@ from toolserver.core.schema import tool_schema
 from toolserver.http.auth import principal_of
 from toolserver.surfaces.mcp.results import call_result, failure_result, listed_tool
 
-__all__ = ["ToolHandlers", "build_server", "client_log_level"]
+__all__ = ["ConnectionState", "ToolHandlers", "build_server", "client_log_level"]
 
 _log = structlog.get_logger("toolserver.mcp")
 _LEVELS: tuple[str, ...] = get_args(types.LoggingLevel)
 _LEVEL_ALIASES = {"warn": "warning", "fatal": "critical", "exception": "error"}
-_LEVEL_STATE_KEY = "toolserver.log_level"
 _GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream)
 
 
@@ -57,15 +63,31 @@ def client_log_level(name: str) -> str:
     return level if level in _LEVELS else "info"
 
 
-def _connection_state(ctx: ServerRequestContext[Any, Any]) -> dict[str, Any] | None:
-    """The connection's scratch state, where ``logging/setLevel`` keeps its level.
+class ConnectionState:
+    """What one SSE connection keeps between its requests: the level ``logging/setLevel`` chose."""
 
-    The SDK keeps it on the connection behind the per-request session object; if that ever moves,
-    the level is simply not remembered and every level is sent.
-    """
-    connection = getattr(ctx.session, "_connection", None)
-    state = getattr(connection, "state", None)
-    return state if isinstance(state, dict) else None
+    __slots__ = ("log_level",)
+
+    def __init__(self) -> None:
+        self.log_level: str | None = None
+
+
+@contextlib.asynccontextmanager
+async def _per_connection(server: Server[Any]) -> AsyncIterator[ConnectionState | None]:
+    """A server lifespan that gives every connection (every ``Server.run``) its own state."""
+    yield ConnectionState()
+
+
+@contextlib.asynccontextmanager
+async def _stateless(server: Server[Any]) -> AsyncIterator[ConnectionState | None]:
+    """A server lifespan without connection state (a session manager enters it once, for all)."""
+    yield None
+
+
+def _connection_state(ctx: ServerRequestContext[Any, Any]) -> ConnectionState | None:
+    """The connection's state, on a server built with ``per_connection=True``; else None."""
+    state = ctx.lifespan_context
+    return state if isinstance(state, ConnectionState) else None
 
 
 class ToolHandlers:
@@ -165,7 +187,7 @@ class ToolHandlers:
     ) -> types.EmptyResult:
         state = _connection_state(ctx)
         if state is not None:
-            state[_LEVEL_STATE_KEY] = params.level
+            state.log_level = params.level
         return types.EmptyResult()
 
     @staticmethod
@@ -187,7 +209,7 @@ class ToolHandlers:
             level = client_log_level(level)
             if level not in allowed:
                 return
-            threshold = state.get(_LEVEL_STATE_KEY) if state is not None else None
+            threshold = state.log_level if state is not None else None
             if threshold is not None and _LEVELS.index(level) < _LEVELS.index(threshold):
                 return
             notification = types.LoggingMessageNotification(
@@ -201,13 +223,20 @@ class ToolHandlers:
         return log
 
 
-def build_server(handlers: ToolHandlers, *, instructions: str | None = None) -> Server[Any]:
-    """The SDK server listing and calling ``handlers``' tools."""
+def build_server(
+    handlers: ToolHandlers, *, instructions: str | None = None, per_connection: bool = False
+) -> Server[Any]:
+    """The SDK server listing and calling ``handlers``' tools.
+
+    ``per_connection=True`` (for SSE sessions) gives each connection the server runs its own
+    :class:`ConnectionState`, where ``logging/setLevel`` keeps its level.
+    """
     endpoint = handlers.endpoint
     server: Server[Any] = Server(
         "toolserver" if endpoint == "default" else f"toolserver-{endpoint}",
         version=__version__,
         instructions=instructions,
+        lifespan=_per_connection if per_connection else _stateless,
         get_tool_input_schema=handlers.input_schema,
         on_list_tools=handlers.list_tools,
         on_call_tool=handlers.call_tool,

@@ -76,7 +76,10 @@ class McpTransports:
         self, handlers: ToolHandlers, prefix: str, settings: Settings, policy: OriginPolicy
     ) -> None:
         self.handlers = handlers
+        # Two servers over the same handlers: the SSE one keeps state per connection (the level
+        # logging/setLevel chose), the Streamable HTTP one serves stateless requests.
         self.server: Server[Any] = build_server(handlers)
+        self.sse_server: Server[Any] = build_server(handlers, per_connection=True)
         self.prefix = prefix
         self.policy = policy
         self.ping_interval = settings.sse_ping_interval
@@ -108,8 +111,8 @@ class McpTransports:
     async def handle_sse(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One legacy SSE connection: its session lasts as long as the client keeps the stream."""
         async with self.sse.connect_sse(scope, receive, send) as (read_stream, write_stream):
-            await self.server.run(
-                read_stream, write_stream, self.server.create_initialization_options()
+            await self.sse_server.run(
+                read_stream, write_stream, self.sse_server.create_initialization_options()
             )
 
     def _guarded(self, app: Any, *, streams: bool = False) -> HostGuard:
