@@ -24,4 +24,24 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 # --- end Redis ---
 
+# --- Chromium (console browser tests: Playwright drives Debian's chromium, never a download) ---
+if ! command -v chromium >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+# --- end Chromium ---
+
+# --- PostgreSQL (call log tests against a real server) ---
+# The tests start their own cluster (initdb, postgres on a free port, as an unprivileged user);
+# only the binaries are needed. Debian keeps them in /usr/lib/postgresql/<version>/bin.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+    # The package creates and starts a cluster on 5432; the tests do not use it.
+    (service postgresql stop || systemctl stop postgresql || true) >/dev/null 2>&1
+fi
+# --- end PostgreSQL ---
+
 exit 0

@@ -124,11 +124,24 @@ def test_a_cycle_is_found(tmp_path: Path, monkeypatch) -> None:
 
 def test_the_plugin_authors_api_is_what_the_package_exports() -> None:
     assert sorted(toolserver.__all__) == [
+        "CallContext",
+        "CallDeadLineWebHookPayload",
         "CircuitPolicy",
+        "ColdTransfer",
+        "CompletedWebHookPayload",
+        "FailedWebHookPayload",
+        "NoTransfer",
         "Plugin",
         "PluginSettings",
+        "Reject",
+        "ResultWebHookPayload",
+        "Sensitive",
+        "StartWebHookPayload",
         "ToolContext",
         "ToolError",
+        "TranscriptEntry",
+        "TransferWebHookPayload",
+        "WarmTransfer",
         "__version__",
         "mcp_header",
     ]

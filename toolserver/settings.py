@@ -131,6 +131,47 @@ class Settings(BaseSettings):
         None, description="When set, webhooks must carry a valid `x-blackbox-signature`."
     )
 
+    # Call webhooks: BlackBox's start, result and transfer webhooks (plugin call hooks)
+    start_budget: float = Field(
+        8.0,
+        gt=0,
+        le=60,
+        description="Seconds the start hooks get; BlackBox's start webhook timeout (10 s in the "
+        "create-agent example) must leave room for the answer to arrive.",
+    )
+    start_on_failure: Literal["accept", "reject"] = Field(
+        "accept",
+        description="The start answer when a start hook is slow or fails and none rejected.",
+    )
+    start_reject_message: str = Field(
+        "The call cannot be taken right now.",
+        min_length=1,
+        description="The `reasonMessage` when `TOOLSERVER_START_ON_FAILURE=reject` refuses a call.",
+    )
+    transfer_budget: float = Field(
+        1.5,
+        gt=0,
+        le=30,
+        description="Seconds the transfer hooks get; BlackBox's HTTP transfer aims at 2 s.",
+    )
+    call_state_ttl: float = Field(
+        10800.0,
+        gt=0,
+        description="Seconds a call's state is kept (it is dropped when the result arrives).",
+    )
+    result_hook_timeout: float = Field(
+        60.0, gt=0, description="Seconds one run of a result hook may take before it is retried."
+    )
+    result_lease: float = Field(
+        15.0,
+        ge=1,
+        description="Seconds a running result hook's claim lasts unless renewed; a job of a "
+        "process that died is taken over after it.",
+    )
+    result_retry_max_delay: float = Field(
+        300.0, ge=1, description="Longest wait between two runs of a failing result hook."
+    )
+
     # MCP
     allowed_hosts: CommaList = Field(
         default_factory=list,
@@ -221,6 +262,20 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(
         None, description="When set, `/metrics` requires `Authorization: Bearer <token>`."
     )
+    database_url: SecretStr | None = Field(
+        None,
+        description="PostgreSQL URL (`postgresql://user:pass@host:5432/db`): the call log is kept "
+        "there, shared by every replica. Unset: in SQLite in the data directory.",
+    )
+    call_log_enabled: bool = Field(
+        True, description="Record every call (arguments and results masked) for `/calls`."
+    )
+    call_log_retention_days: float = Field(
+        7.0, gt=0, description="Days a call log entry is kept."
+    )
+    call_log_max_rows: int = Field(
+        100_000, ge=100, description="Entries the call log keeps at most; the oldest go first."
+    )
     rate_limits: dict[str, str] = Field(
         default_factory=dict,
         description='Calls per window, per tool and API key, as JSON: `{"*": "100/minute", '
@@ -263,7 +318,12 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @field_validator(
-        "redis_url", "metrics_token", "key_rate_limit", "key_concurrency_limit", mode="before"
+        "redis_url",
+        "database_url",
+        "metrics_token",
+        "key_rate_limit",
+        "key_concurrency_limit",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -305,7 +365,7 @@ class Settings(BaseSettings):
             return "redis"
         return "sqlite" if self.workers > 1 else "memory"
 
-    @field_validator("log_format", "log_level", mode="before")
+    @field_validator("log_format", "log_level", "start_on_failure", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value

@@ -52,6 +52,22 @@ STATEMENTS: tuple[str, ...] = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS leads_by_phone ON leads (phone)",
+    # Where a caller is transferred: the support queue, and the account managers of customers
+    # who have one (E.164 numbers).
+    """
+    CREATE TABLE IF NOT EXISTS phone_lines (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('queue', 'account_manager'))
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS account_managers (
+        customer_id TEXT PRIMARY KEY REFERENCES customers (id),
+        line_id TEXT NOT NULL REFERENCES phone_lines (id)
+    )
+    """,
     "CREATE INDEX IF NOT EXISTS leads_by_email ON leads (email)",
     """
     CREATE TABLE IF NOT EXISTS orders (

@@ -12,7 +12,7 @@ import datetime as dt
 import sqlite3
 from zoneinfo import ZoneInfo
 
-__all__ = ["DEMO_TIMEZONE", "needs_seeding", "seed"]
+__all__ = ["DEMO_TIMEZONE", "SUPPORT_QUEUE", "needs_seeding", "seed", "seed_phone_lines"]
 
 #: The time zone the seeded appointments were placed in (the shop is in New York).
 DEMO_TIMEZONE = "America/New_York"
@@ -141,7 +141,32 @@ APPOINTMENTS = [
      "booked", "Motor cuts out on hills."),
 ]
 
+# Where callers are transferred. id, name, phone (E.164), kind
+SUPPORT_QUEUE = "support"
+PHONE_LINES = [
+    (SUPPORT_QUEUE, "Harbor Cycles support queue", "+14155550100", "queue"),
+    ("am_hannah", "Hannah Brooks", "+14155550161", "account_manager"),
+    ("am_omar", "Omar Haddad", "+12125550162", "account_manager"),
+]
+
+# customer, their account manager's line
+ACCOUNT_MANAGERS = [
+    ("CUS-1001", "am_hannah"),
+    ("CUS-1003", "am_omar"),
+    ("CUS-1006", "am_omar"),
+]
+
 # fmt: on
+
+
+def seed_phone_lines(conn: sqlite3.Connection) -> None:
+    """Add the transfer lines and account managers that are missing.
+
+    Run at every open, not only on the first: a database created before these tables existed
+    gains them too. The caller holds the write transaction.
+    """
+    conn.executemany("INSERT OR IGNORE INTO phone_lines VALUES (?, ?, ?, ?)", PHONE_LINES)
+    conn.executemany("INSERT OR IGNORE INTO account_managers VALUES (?, ?)", ACCOUNT_MANAGERS)
 
 
 def needs_seeding(conn: sqlite3.Connection) -> bool:

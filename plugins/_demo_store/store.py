@@ -119,6 +119,7 @@ class Store:
                     conn.execute(statement)
                 if seed.needs_seeding(conn):
                     seed.seed(conn, store.now())
+                seed.seed_phone_lines(conn)
         except BaseException:
             store.close()
             raise

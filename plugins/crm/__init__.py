@@ -1,5 +1,8 @@
 """CRM: find the customer on the line, create sales leads, keep notes on customers.
 
+Its call hooks (:mod:`.calls`) recognise the caller before the call is answered, route transfers
+by the customer's tier, and write what a call left on the customer's record.
+
 Backed by the embedded demo database (``plugins/_demo_store``). Settings, read from the
 environment with the prefix ``TOOLSERVER_PLUGIN_CRM_``:
 
@@ -9,6 +12,7 @@ environment with the prefix ``TOOLSERVER_PLUGIN_CRM_``:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sqlite3
 from typing import Annotated, Literal
@@ -151,8 +155,8 @@ def find_customer(
     Use it at the start of a call to greet the caller by name, and before looking up their orders
     or adding a note. Ask the caller for the phone number on their account (or their email
     address) and pass what they said; formatting does not matter. When the number is not found,
-    ask for the email address and call again. Called with neither, it tries the number the call
-    comes from (caller ID).
+    ask for the email address and call again. Called with neither, it returns the caller the
+    call was recognised as when it started, or tries the number the call comes from (caller ID).
 
     Args:
         phone: The phone number on the account, as the caller said it, e.g. "415 555 0134" or
@@ -160,8 +164,13 @@ def find_customer(
         email: The email address on the account, e.g. "maria.gonzalez@example.com".
     """
     store = plugin_store(crm)
+    known = ctx.call_state.get("customer_id") if not (phone or email) else None
     with store.read() as conn:
-        customer = resolve_customer(conn, phone=phone, email=email, caller_id=ctx.endpoint)
+        if isinstance(known, str):  # recognised by the start hook (calls.recognise_caller)
+            customer = resolve_customer(conn, customer_id=known)
+            customer = dataclasses.replace(customer, matched_by="caller_id")
+        else:
+            customer = resolve_customer(conn, phone=phone, email=email, caller_id=ctx.endpoint)
         notes = conn.execute(
             "SELECT * FROM customer_notes WHERE customer_id = ? ORDER BY id DESC LIMIT ?",
             (customer.id, _RECENT_NOTES),
@@ -292,3 +301,6 @@ def add_customer_note(
             "SELECT * FROM customer_notes WHERE id = ?", (cursor.lastrowid,)
         ).fetchone()
     return NoteAdded(customer_id=cid, customer_name=customer["name"], note=_note(row))
+
+
+from . import calls as calls  # noqa: E402 -- registers the call hooks on ``crm``

@@ -7,8 +7,8 @@ import types
 import anyio
 import pytest
 
-from toolserver.stores import memory
 from toolserver.core.idempotency import IdempotencyStore, idempotency_key
+from toolserver.stores import memory
 from toolserver.stores.memory import MemoryIdempotencyStore
 
 pytestmark = pytest.mark.anyio

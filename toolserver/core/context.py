@@ -16,7 +16,7 @@ import structlog
 
 __all__ = ["Surface", "ToolContext"]
 
-Surface = Literal["webhook", "mcp", "websocket", "cli", "test"]
+Surface = Literal["webhook", "mcp", "websocket", "console", "cli", "test"]
 
 ProgressReporter = Callable[[float, float | None, str | None], Awaitable[None]]
 ClientLogger = Callable[[str, Any], Awaitable[None]]
@@ -39,8 +39,10 @@ class ToolContext:
     """The call a tool is running in.
 
     Attributes:
-        surface: How the call arrived: ``webhook``, ``mcp``, ``websocket``, ``cli`` or ``test``.
-        call_id: BlackBox's ``callId`` (webhooks), the MCP request id, or the WebSocket request id.
+        surface: How the call arrived: ``webhook``, ``mcp``, ``websocket``, ``console`` (the web
+            console's try-it form), ``cli`` or ``test``.
+        call_id: BlackBox's ``callId`` (webhooks; the WebSocket once the session learned it from
+            BlackBox's messages), the MCP request id, or else the WebSocket request id.
         agent_id: BlackBox's ``agentId`` when the caller sent one.
         org_id: BlackBox's ``orgId`` when the caller sent one.
         call_data: ``callAdditionalData`` of a webhook, or the session's ``additionalData``
@@ -54,6 +56,12 @@ class ToolContext:
             (BlackBox's ``callId`` on webhooks). A side-effecting tool called again with the same
             scope and arguments returns the first result instead of running again; None turns
             de-duplication off for the call.
+        call_state: what the call's start hooks kept (``POST /blackbox/start``), read by the
+            executor for calls whose surface carries BlackBox's ``callId`` (``state_scope``);
+            empty otherwise.
+        state_scope: the BlackBox ``callId`` whose state this call reads: the webhook payload's
+            ``callId``, or the one a WebSocket session learned from BlackBox's messages. None
+            reads none (MCP carries no call id).
         principal: who is calling, as a non-secret id of the API key the request authenticated
             with (never the key itself); None when the call carries no key. Rate limits and
             concurrency caps are counted per principal.
@@ -72,6 +80,8 @@ class ToolContext:
     session_id: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     idempotency_scope: str | None = None
+    call_state: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    state_scope: str | None = None
     principal: str | None = None
     log: Any = _TOOL_LOG
     progress_reporter: ProgressReporter = dataclasses.field(default=_no_progress, repr=False)

@@ -24,6 +24,7 @@ import structlog
 from pydantic import ValidationError
 
 from toolserver.core.cache import ResultCache, cache_key
+from toolserver.core.call_state import CallStates
 from toolserver.core.circuits import Circuits, Passage
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import (
@@ -78,13 +79,33 @@ class ToolResult:
 
 @dataclasses.dataclass(slots=True, frozen=True)
 class CallRecord:
-    """What observers (metrics) learn about each finished call."""
+    """What observers (metrics, the call log, tracing) learn about each finished call.
+
+    The first five fields are all that counting needs. The rest are references to what the call
+    already holds, handed over as they are: an observer that records arguments or results
+    serialises (and masks) them itself, off the request path.
+
+    Attributes:
+        started_at: wall-clock time the call reached the executor (``time.time()``).
+        context: the call's :class:`ToolContext` (call id, agent, principal, session).
+        arguments: the validated arguments model, or what the surface sent when they did not
+            validate (a mapping, JSON text, or None).
+        result: the answer, when the call produced one (a fallback included).
+        failure: why the call failed (also set when a fallback answered for it).
+        tool_ref: the :class:`Tool` called; None for a name no tool has.
+    """
 
     tool: str
     surface: str
     outcome: str
     error_kind: str | None
     duration: float
+    started_at: float = 0.0
+    context: ToolContext | None = None
+    arguments: Any = None
+    result: ToolResult | None = None
+    failure: ToolFailure | None = None
+    tool_ref: Tool | None = None
 
 
 class Executor:
@@ -102,6 +123,8 @@ class Executor:
             circuit breaking off.
         cache: where cached reads are kept (:mod:`toolserver.core.cache`); None turns caching
             off.
+        call_states: where the start hooks' call state is kept (:mod:`toolserver.core.call_state`);
+            a tool that takes a context reads its call's state from it. None: no call state.
     """
 
     def __init__(
@@ -114,8 +137,10 @@ class Executor:
         admission: Admission | None = None,
         circuits: Circuits | None = None,
         cache: ResultCache | None = None,
+        call_states: CallStates | None = None,
     ) -> None:
         self.registry = registry
+        self.call_states = call_states
         self.circuits = circuits
         self.cache = cache
         self._reads: dict[str, asyncio.Future[ToolResult]] = {}
@@ -138,8 +163,9 @@ class Executor:
         says why) when the system behind it fails: a timeout, a crash, an open circuit.
         """
         started = time.perf_counter()
+        started_at = time.time()
         tool = self.registry.get(name)
-        outcome, kind, result = "error", None, None
+        outcome, kind, result, failed = "error", None, None, None
         task = asyncio.current_task()
         self.in_flight += 1
         if task is not None:
@@ -148,6 +174,13 @@ class Executor:
             if tool is None:
                 raise unknown_tool(name, self.registry.names)
             validated = self._validate(tool, arguments)
+            if (
+                context.state_scope is not None
+                and self.call_states is not None
+                and tool.signature.context_parameter is not None
+            ):
+                context.call_state = await self._call_state(context.state_scope)
+            arguments = validated
             if tool.cache_ttl is not None and self.cache is not None:
                 result = await self._read_through(tool, validated, context)
             else:
@@ -155,7 +188,7 @@ class Executor:
             outcome = "ok"
             return result
         except ToolFailure as failure:
-            kind = failure.kind
+            kind, failed = failure.kind, failure
             if tool is not None and tool.has_fallback and (
                 kind.upstream_failed or kind is FailureKind.UNAVAILABLE
             ):
@@ -178,7 +211,7 @@ class Executor:
                 detail="cancelled at the end of the shutdown grace period",
                 retry_after=1,
             )
-            kind = failure.kind
+            kind, failed = failure.kind, failure
             self._log_failure(name, context, failure, started)
             raise failure from None
         except BaseException:
@@ -210,10 +243,32 @@ class Executor:
                 )
             if self.observers:
                 record = CallRecord(
-                    name, context.surface, outcome, kind.value if kind else None, duration
+                    name,
+                    context.surface,
+                    outcome,
+                    kind.value if kind else None,
+                    duration,
+                    started_at,
+                    context,
+                    arguments,
+                    result,
+                    failed,
+                    tool,
                 )
                 for observer in self.observers:
                     observer(record)
+
+    async def _call_state(self, call_id: str) -> Mapping[str, Any]:
+        """The state the call's start hooks kept; empty when none (or the store is down: a
+        tool without its call state still answers, and the warning says why)."""
+        assert self.call_states is not None
+        try:
+            raw = await self.call_states.get(call_id)
+            state = pydantic_core.from_json(raw) if raw else {}
+        except Exception as exc:
+            _log.warning("call.state_unavailable", call_id=call_id, reason=repr(exc))
+            return {}
+        return state if isinstance(state, dict) else {}
 
     def stop_calls(self) -> int:
         """Cut off every call in flight (the end of the shutdown grace): each answers with a

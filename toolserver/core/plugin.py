@@ -28,6 +28,7 @@ from typing import Any, TypeVar, overload
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from toolserver.core.call_hooks import CallHook, HookKind, make_hook
 from toolserver.core.circuits import Circuit, CircuitPolicy
 from toolserver.core.errors import PluginError
 from toolserver.core.signature import ToolSignature, read_signature
@@ -160,6 +161,7 @@ class Plugin:
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self.readiness_checks: list[Hook] = []
+        self.call_hooks: list[CallHook] = []
         self._settings: PluginSettings | None = None
 
     def __repr__(self) -> str:
@@ -372,6 +374,61 @@ class Plugin:
         """Run ``fn(plugin)`` when the server stops, after the last call; may be async."""
         self.shutdown_hooks.append(fn)
         return fn
+
+    def on_call_start(self, fn: F) -> F:
+        """Run ``fn(payload, ctx)`` before BlackBox answers a call (``POST /blackbox/start``).
+
+        It returns what to keep for the call (a dict or a pydantic model: later tool calls of the
+        same ``callId`` read it as ``ctx.call_state``), None to accept without keeping anything,
+        or ``Reject("reason")`` to refuse the call. It runs within ``TOOLSERVER_START_BUDGET``.
+        """
+        return self._call_hook("start", fn)
+
+    def on_call_result(self, fn: F) -> F:
+        """Run ``fn(payload, ctx)`` once for each result of a call (``POST /blackbox/result``):
+        ``CompletedWebHookPayload``, ``FailedWebHookPayload`` or ``CallDeadLineWebHookPayload``.
+
+        The result is stored before BlackBox hears back, and the hook runs from the store: once
+        per ``callId`` and result type, across BlackBox's retries and every replica. A hook that
+        raises is retried with backoff until it succeeds.
+        """
+        return self._call_hook("result", fn)
+
+    @overload
+    def on_transfer(self, fn: F, /) -> F: ...
+
+    @overload
+    def on_transfer(
+        self, fn: None = None, /, *, description: str | None = None
+    ) -> Callable[[F], F]: ...
+
+    def on_transfer(
+        self, fn: F | None = None, /, *, description: str | None = None
+    ) -> F | Callable[[F], F]:
+        """Run ``fn(payload, ctx)`` when the agent transfers a caller (``POST /blackbox/transfer``).
+
+        It returns ``WarmTransfer(...)``, ``ColdTransfer(...)``, ``NoTransfer(message)``, or None
+        to leave the decision to the next plugin's hook. It runs within
+        ``TOOLSERVER_TRANSFER_BUDGET``; slow, failing or invalid, it answers ``isSuccess: false``
+        in time and BlackBox uses the agent's own fallback transfer.
+
+        Args:
+            description: when the agent should transfer (the exported transfer's
+                ``description``; default: the docstring).
+        """
+
+        def register(func: F) -> F:
+            return self._call_hook("transfer", func, description)
+
+        return register(fn) if fn is not None else register
+
+    def _call_hook(self, kind: HookKind, fn: F, description: str | None = None) -> F:
+        self.call_hooks.append(make_hook(kind, fn, self.name, description))
+        return fn
+
+    def hooks_of(self, kind: HookKind) -> list[CallHook]:
+        """This plugin's hooks of one kind, in the order they were registered."""
+        return [hook for hook in self.call_hooks if hook.kind == kind]
 
     def readiness_check(self, fn: Hook) -> Hook:
         """Run ``fn(plugin)`` on every readiness probe (``/readyz``); may be async.

@@ -3,7 +3,8 @@
 ``serve`` runs the server; ``stdio`` serves the same tools to one desktop MCP client over stdio;
 ``tools`` lists what would be served; ``call`` runs one tool through the executor without a
 server; ``export`` prints agent and MCP-client configuration; ``new plugin`` scaffolds a plugin
-and ``check`` reviews every plugin's tools; ``chat`` talks to a BlackBox agent.
+and ``check`` reviews every plugin's tools; ``chat`` talks to a BlackBox agent; ``calls`` prints
+the call log.
 
 The command line is click's (already installed with uvicorn), which gives ``--version``, help
 pages with defaults, and shell completion without code of our own. Conventions, as in uvicorn's
@@ -410,6 +411,7 @@ def export() -> None:
         "toolserver export blackbox --base-url https://tools.example.com",
         "TOOLSERVER_PUBLIC_URL=https://tools.example.com toolserver export blackbox",
         "toolserver export blackbox --transport StreamableHTTP --show-secrets",
+        "toolserver export blackbox --http-method find_customer=GET",
     )
 )
 @click.option(
@@ -431,6 +433,14 @@ def export() -> None:
     default=2,
     help="How often BlackBox retries a failed webhook (0 to 5).",
 )
+@click.option(
+    "--http-method",
+    "http_method",
+    multiple=True,
+    metavar="[TOOL=]METHOD",
+    help="How BlackBox calls a tool webhook: POST (default) or GET with query parameters "
+    "(customSettings); repeat per tool, e.g. --http-method find_customer=GET.",
+)
 @_plugins_dir_option
 @_log_format_option
 def blackbox(
@@ -439,6 +449,7 @@ def blackbox(
     transport: str,
     endpoint: str | None,
     retry_count: int,
+    http_method: tuple[str, ...],
     plugins_dir: Path | None,
     log_format: str | None,
 ) -> int:
@@ -460,11 +471,24 @@ def blackbox(
             transport=transport,  # type: ignore[arg-type]
             endpoint=endpoint,
             retry_count=retry_count,
+            http_methods=_http_methods(http_method),
         )
     except ValueError as exc:
         raise _Failed(str(exc)) from None
     _print_json(config)
     return 0
+
+
+def _http_methods(values: Sequence[str]) -> dict[str, Any]:
+    """``--http-method GET`` (every tool) and ``--http-method find_customer=GET`` (one tool)."""
+    methods: dict[str, Any] = {}
+    for value in values:
+        tool, _, method = value.rpartition("=")
+        method = method.strip().upper()
+        if method not in ("GET", "POST"):
+            raise ValueError(f"--http-method {value!r}: the method must be GET or POST")
+        methods[tool.strip() or "*"] = method
+    return methods
 
 
 @export.command(
@@ -644,6 +668,85 @@ def check(plugins_dir: Path | None, log_format: str | None, as_json: bool, stric
         print(format_findings(plugins, findings))
     failing = {"error", "warning"} if strict else {"error"}
     return 1 if any(f.severity in failing for f in findings) else 0
+
+
+@cli.command(
+    epilog=_examples(
+        "toolserver calls",
+        "toolserver calls --tool find_customer --outcome error --since 2026-01-02T00:00:00Z",
+        "toolserver calls call_123",
+    )
+)
+@click.argument("call_id", required=False)
+@click.option("--tool", help="Only this tool.")
+@click.option("--surface", help="Only this surface (webhook, mcp, websocket, console).")
+@click.option("--outcome", help="Only this outcome (ok, error, fallback, cancelled).")
+@click.option("--since", help="From this time (ISO 8601 or epoch seconds).")
+@click.option("--until", help="Up to this time.")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, help="How many.")
+@click.option("--verbose", "-v", is_flag=True, help="Print arguments and answers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+@_plugins_dir_option
+@_log_format_option
+def calls(
+    call_id: str | None,
+    tool: str | None,
+    surface: str | None,
+    outcome: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    verbose: bool,
+    as_json: bool,
+    plugins_dir: Path | None,
+    log_format: str | None,
+) -> int:
+    """Print the call log: recent calls as a table, or one BlackBox callId's timeline.
+
+    Reads the store the server writes (TOOLSERVER_DATABASE_URL, else calls.db in the data
+    directory) directly, so it works while the server runs and after it stopped. Exit status 1
+    when a callId has no calls.
+    """
+    from toolserver.observability.calllog import open_store
+    from toolserver.observability.calllog.api import InvalidQuery, parse_query
+
+    settings = _settings(plugins_dir, log_format)
+    store = open_store(settings)
+    filters = {
+        "tool": tool, "surface": surface, "outcome": outcome,
+        "since": since, "until": until, "limit": str(limit),
+    }  # fmt: skip
+    try:
+        query = parse_query({k: v for k, v in filters.items() if v is not None})
+        if call_id:
+            entries = store.timeline(call_id)
+        else:
+            entries, _ = store.query(query)
+            entries.reverse()  # oldest first, as a terminal reads
+    except InvalidQuery as exc:
+        raise _Failed(str(exc)) from None
+    except Exception as exc:
+        print(f"error: the call log cannot be read: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if as_json:
+        _print_json([entry.as_json() for entry in entries])
+        return 0
+    if not entries:
+        print("no calls recorded" + (f" for callId {call_id}" if call_id else ""))
+        return 1 if call_id else 0
+    for entry in entries:
+        shown = entry.as_json()
+        error = f" {entry.error_kind}" if entry.error_kind else ""
+        print(
+            f"{shown['time']}  {entry.surface:<9} {entry.name:<24} {entry.call_id or '-':<20} "
+            f"{entry.outcome}{error}  {entry.duration_ms:.1f} ms"
+        )
+        if call_id or verbose:
+            print(f"    arguments {json.dumps(shown['arguments'], ensure_ascii=False)}")
+            print(f"    answer    {json.dumps(shown['result'], ensure_ascii=False)}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,6 +107,8 @@ class ToolServerApp:
         self.closer = closer
         self.auth = auth
         self.fast_routes = dict(fast_routes or {})
+        self.call_log: Any = None
+        """The call log the app writes (:mod:`toolserver.observability.calllog`), if any."""
         self._proxy: Any = None
         if trusted_proxies:
             from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware

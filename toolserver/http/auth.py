@@ -20,6 +20,7 @@ import pydantic_core
 import structlog
 from starlette.types import Scope, Send
 
+from toolserver.http.sessions import SessionTokens
 from toolserver.runtime.keys import key_id
 
 __all__ = [
@@ -58,6 +59,10 @@ class KeyChecker:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 bearer = value[7:].strip()
         return bearer
+
+    def keys_by_id(self) -> dict[str, bytes]:
+        """Every configured key by its key id (for signing browser sessions)."""
+        return {kid: key for key, kid in self._ids}
 
     def identify(self, presented: bytes | None) -> str | None:
         """The key id of ``presented`` when it is a configured key, else None.
@@ -104,6 +109,10 @@ class ApiKeyAuth:
         is_public: paths served without a key (health checks, documentation).
         is_signed: requests that authenticate by body signature instead (webhooks when a
             signing secret is set); the webhook surface verifies those itself.
+        sessions: checks the console's browser session cookie
+            (:mod:`toolserver.http.sessions`); None accepts keys only.
+        is_browser_path: paths where a session cookie stands in for the key (the console's
+            API, ``/calls``); elsewhere a cookie is ignored.
     """
 
     def __init__(
@@ -112,10 +121,14 @@ class ApiKeyAuth:
         *,
         is_public: Callable[[str], bool],
         is_signed: Callable[[str, str], bool] = lambda method, path: False,
+        sessions: SessionTokens | None = None,
+        is_browser_path: Callable[[str], bool] = lambda path: False,
     ) -> None:
         self.checker = checker
         self.is_public = is_public
         self.is_signed = is_signed
+        self.sessions = sessions
+        self.is_browser_path = is_browser_path
 
     async def admit(self, scope: Scope, send: Send) -> bool:
         """Record the principal in ``scope["state"]`` and return True, or answer 401 and
@@ -128,6 +141,9 @@ class ApiKeyAuth:
             return True
         presented = self.checker.credential(scope["headers"])
         principal = self.checker.identify(presented)
+        if principal is None and presented is None and self.sessions is not None:
+            if self.is_browser_path(path):
+                principal = self.sessions.from_headers(scope["headers"])
         if principal is not None:
             _state(scope)["principal"] = principal
             return True

@@ -10,6 +10,7 @@ must not get every replica restarted.
 - the server is not shutting down (a load balancer stops routing to a draining replica);
 - the idempotency store answers (Redis when ``TOOLSERVER_REDIS_URL`` is set; the in-process
   store always does), and the rate-limit counters when they are shared;
+- the result outbox answers, when a plugin has a result hook (its SQLite file, or Redis);
 - every plugin's readiness checks pass (``@plugin.readiness_check``: its database, its API).
 
 Both are public (no API key) and neither logs per probe: readiness logs only when it changes,
@@ -84,6 +85,8 @@ class Health:
         checks: dict[str, Any] = {"storage": server.executor.idempotency.ping}
         if server.stores.shared:
             checks["limits"] = server.stores.counters.ping
+        if server.calls.hooks["result"]:
+            checks["results"] = server.stores.outbox.ping
         for plugin in server.plugins:
             if plugin.readiness_checks:
                 checks[f"plugin {plugin.name}"] = plugin.check_ready
@@ -93,7 +96,7 @@ class Health:
             try:
                 await check()
             except Exception as exc:
-                public = "unreachable" if name in ("storage", "limits") else "not ready"
+                public = "unreachable" if name in ("storage", "limits", "results") else "not ready"
                 failed[name] = (public, f"{type(exc).__name__}: {exc}")
 
         pending = set(checks)

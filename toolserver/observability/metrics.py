@@ -14,7 +14,16 @@ metric                                         type       labels
 ``toolserver_ready``                           gauge      (0 while starting or draining)
 ``toolserver_circuit_state``                   gauge      circuit, state (1 for the current one)
 ``toolserver_build_info``                      gauge      version
+``toolserver_call_webhooks_total``             counter    webhook, outcome
+``toolserver_call_webhook_duration_seconds``   histogram  webhook
+``toolserver_result_hook_runs_total``          counter    hook, outcome
 =============================================  =========  =====================================
+
+A call webhook (``start``, ``result``, ``transfer``) ends in an ``outcome`` such as
+``accepted``, ``rejected``, ``accepted_by_default``, ``stored``, ``duplicate``, ``transfer``,
+``declined``, ``no_route``, ``failed``, or the error of a refusal (``wrong_payload_type``,
+``rejected`` for a rate limit, ...); a result hook's run is ``ok``, ``failed`` or
+``interrupted``.
 
 ``outcome`` is ``ok``, ``fallback`` (the tool's fallback answered for a failure), ``error`` or
 ``cancelled``; ``error_kind`` is the failure's kind (``tool_error``, ``timeout``, ``unavailable``,
@@ -37,7 +46,14 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
@@ -49,6 +65,7 @@ from starlette.routing import Route
 from toolserver import __version__
 from toolserver.core.circuits import CLOSED, HALF_OPEN, OPEN
 from toolserver.core.executor import CallRecord
+from toolserver.core.lifecycle import LifecycleRecord
 from toolserver.http.auth import unauthorized_body
 
 if TYPE_CHECKING:
@@ -215,6 +232,34 @@ class Metrics:
         build.labels(__version__).set(1)
         self.registry.register(_LiveCollector(server))
         server.executor.observers.append(self.calls.observe)
+        self.webhooks = Counter(
+            "toolserver_call_webhooks",
+            "BlackBox call webhooks (start, result, transfer) answered, by outcome.",
+            ["webhook", "outcome"],
+            registry=self.registry,
+        )
+        self.webhook_durations = Histogram(
+            "toolserver_call_webhook_duration_seconds",
+            "Time from a call webhook's payload being read to its answer.",
+            ["webhook"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.hook_runs = Counter(
+            "toolserver_result_hook_runs",
+            "Runs of result hooks from the outbox, by hook and outcome.",
+            ["hook", "outcome"],
+            registry=self.registry,
+        )
+        server.calls.observers.append(self.observe_lifecycle)
+
+    def observe_lifecycle(self, record: LifecycleRecord) -> None:
+        """Count one call webhook, or one run of a result hook (a lifecycle observer)."""
+        if record.kind == "result_hook":
+            self.hook_runs.labels(record.hook or "", record.outcome).inc()
+            return
+        self.webhooks.labels(record.kind, record.outcome).inc()
+        self.webhook_durations.labels(record.kind).observe(record.duration)
 
     def observe(self, record: CallRecord) -> None:
         """Count one finished call (an executor observer)."""

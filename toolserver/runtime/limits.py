@@ -111,22 +111,52 @@ class Limits:
         if not self.enabled:
             yield
             return
-        principal = context.principal or ANONYMOUS
+        async with self.admit_named(
+            tool.name, context.principal, self.lease(tool), label=f"The {tool.name} tool"
+        ):
+            yield
+
+    @contextlib.asynccontextmanager
+    async def admit_named(
+        self,
+        name: str,
+        principal: str | None,
+        lease: float,
+        *,
+        label: str | None = None,
+        wildcard: bool = True,
+    ) -> AsyncIterator[None]:
+        """Admit one request counted under ``name``: a tool, or a call webhook's path.
+
+        Args:
+            label: what the refusal's message calls it ("The book_appointment tool").
+            wildcard: whether the ``"*"`` entries cover ``name`` when it is not named (tools:
+                yes; call webhooks: only when named, so a limit meant for tools never refuses a
+                call's result).
+        """
+        if not self.enabled:
+            yield
+            return
+        principal = principal or ANONYMOUS
+        label = label or name
         held: list[tuple[str, str]] = []
         try:
             if self.key_rate is not None:
                 await self._check_rate(f"rate:key:{principal}", self.key_rate, None)
-            rate = self.tool_rates.get(tool.name, self.tool_rates.get("*"))
+            rate = self.tool_rates.get(name)
+            if rate is None and wildcard:
+                rate = self.tool_rates.get("*")
             if rate is not None:
-                await self._check_rate(f"rate:tool:{principal}:{tool.name}", rate, tool.name)
-            lease = self.lease(tool)
+                await self._check_rate(f"rate:tool:{principal}:{name}", rate, label)
             if self.key_concurrency is not None:
                 key = f"busy:key:{principal}"
                 held.append((key, await self._take_slot(key, self.key_concurrency, lease, None)))
-            cap = self.tool_concurrency.get(tool.name, self.tool_concurrency.get("*"))
+            cap = self.tool_concurrency.get(name)
+            if cap is None and wildcard:
+                cap = self.tool_concurrency.get("*")
             if cap is not None:
-                key = f"busy:tool:{tool.name}"
-                held.append((key, await self._take_slot(key, cap, lease, tool.name)))
+                key = f"busy:tool:{name}"
+                held.append((key, await self._take_slot(key, cap, lease, label)))
             yield
         finally:
             if held:
@@ -146,7 +176,7 @@ class Limits:
         if tool is None:
             message = f"Too many tool calls with this API key ({rate})."
         else:
-            message = f"The {tool} tool is rate limited ({rate})."
+            message = f"{tool} is rate limited ({rate})."
         raise ToolFailure(
             FailureKind.REJECTED,
             f"{message} Try again in {wait} second{'s' if wait != 1 else ''}.",
@@ -160,7 +190,7 @@ class Limits:
             if tool is None:
                 message = f"Too many tool calls are running at once for this API key ({cap})."
             else:
-                message = f"The {tool} tool is busy ({cap} calls are running)."
+                message = f"{tool} is busy ({cap} calls are running)."
             raise ToolFailure(
                 FailureKind.REJECTED,
                 f"{message} Try again in a moment.",

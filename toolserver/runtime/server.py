@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from toolserver.core.discovery import discover_plugins
 from toolserver.core.executor import Executor
 from toolserver.core.idempotency import IdempotencyStore
+from toolserver.core.lifecycle import CallLifecycle
 from toolserver.core.plugin import Plugin, Tool
 from toolserver.core.registry import Registry
 from toolserver.runtime.keys import ensure_api_keys
@@ -40,6 +41,7 @@ class ToolServer:
     Attributes:
         stores: the idempotency store and the rate-limit counters (:mod:`toolserver.stores`).
         limits: the rate limits and concurrency caps the executor admits calls by.
+        calls: runs the plugins' call hooks (start, result, transfer) for the call webhooks.
         shutdown: the graceful-stop sequence; surfaces may watch ``shutdown.closing``.
         open_sessions: live counts of long-lived sessions by kind (``"websocket"``), for metrics;
             a surface registers a callable returning its count.
@@ -71,14 +73,28 @@ class ToolServer:
         if idempotency is not None:
             self.stores.idempotency = idempotency
         self.limits = Limits.from_settings(settings, self.stores.counters, lease=longest_call)
+        threads = anyio.CapacityLimiter(settings.sync_tool_threads)
         self.executor = Executor(
             self.registry,
             default_timeout=settings.tool_timeout,
             idempotency=self.stores.idempotency,
-            thread_limiter=anyio.CapacityLimiter(settings.sync_tool_threads),
+            thread_limiter=threads,
             admission=self.limits if self.limits.enabled else None,
             circuits=self.stores.circuits,
             cache=self.stores.cache,
+            call_states=self.stores.call_states,
+        )
+        self.calls = CallLifecycle(
+            self.plugins,
+            call_states=self.stores.call_states,
+            outbox=self.stores.outbox,
+            start_budget=settings.start_budget,
+            transfer_budget=settings.transfer_budget,
+            result_timeout=settings.result_hook_timeout,
+            accept_on_failure=settings.start_on_failure == "accept",
+            failure_reason=settings.start_reject_message,
+            state_ttl=settings.call_state_ttl,
+            thread_limiter=threads,
         )
         self.shutdown = Shutdown(grace=settings.shutdown_grace)
         self.open_sessions: dict[str, Callable[[], int]] = {
@@ -129,10 +145,7 @@ class ToolServer:
         self.started = False
         for plugin in reversed(self.plugins):
             await self._stop_plugin(plugin)
-        await self.stores.idempotency.aclose()
-        await self.stores.counters.aclose()
-        await self.stores.circuits.aclose()
-        await self.stores.cache.aclose()
+        await self.stores.aclose()
 
     async def _stop_plugin(self, plugin: Plugin) -> None:
         try:

@@ -4,12 +4,14 @@
 configured):
 
 - ``redis`` (``TOOLSERVER_REDIS_URL`` set): idempotency records, rate-limit counters, circuit
-  breakers, cached reads and the MCP SSE session registry live in Redis, so every worker and
-  replica sees the same ones;
+  breakers, cached reads, call state, the result outbox and the MCP SSE session registry live in
+  Redis, so every worker and replica sees the same ones;
 - ``sqlite`` (``--workers N`` without Redis): idempotency records and rate-limit counters live in
   a SQLite database in the data directory (:mod:`.sqlite_shared`) and the workers relay SSE
   messages to each other over local sockets (:mod:`.sessions_host`): nothing else to run;
 - ``memory`` (one process): everything in the process.
+
+Without Redis the result outbox is a SQLite file in the data directory (:mod:`.sqlite`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 import dataclasses
 
 from toolserver.core.cache import ResultCache
+from toolserver.core.call_state import CallStates
 from toolserver.core.circuits import Circuits
 from toolserver.core.idempotency import IdempotencyStore
+from toolserver.core.outbox import ResultOutbox
 from toolserver.settings import Settings
 from toolserver.stores.counters import Counters
 from toolserver.stores.memory import (
+    MemoryCallStates,
     MemoryCircuits,
     MemoryCounters,
     MemoryIdempotencyStore,
@@ -40,9 +45,19 @@ class Stores:
     counters: Counters
     circuits: Circuits
     cache: ResultCache
+    call_states: CallStates
+    outbox: ResultOutbox
     shared: bool
     sessions: SessionRelay = dataclasses.field(default_factory=LocalSessions)
     kind: str = "memory"
+
+    async def aclose(self) -> None:
+        """Release every store's connections and files."""
+        for store in (
+            self.idempotency, self.counters, self.circuits, self.cache, self.call_states,
+            self.outbox,
+        ):  # fmt: skip
+            await store.aclose()
 
 
 def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
@@ -52,12 +67,18 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
     the caller passes its longest tool timeout plus a margin.
     """
     kind = settings.resolved_store()
+    if kind != "redis":
+        from toolserver.stores.sqlite import OUTBOX_FILE, SqliteOutbox
+
+        outbox = SqliteOutbox(settings.data_dir / OUTBOX_FILE)
     if kind == "memory":
         return Stores(
             MemoryIdempotencyStore(ttl=settings.idempotency_ttl),
             MemoryCounters(),
             MemoryCircuits(),
             MemoryResultCache(),
+            MemoryCallStates(),
+            outbox,
             shared=False,
         )
     if kind == "sqlite":
@@ -77,18 +98,21 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
             SqliteCounters(database),
             MemoryCircuits(),
             MemoryResultCache(),
+            MemoryCallStates(),
+            outbox,
             shared=True,
             sessions=HostSessions(settings.data_dir),
             kind=kind,
         )
     from toolserver.stores.redis import (
+        RedisCallStates,
         RedisCircuits,
         RedisCounters,
         RedisIdempotencyStore,
+        RedisOutbox,
         RedisResultCache,
         connect,
     )
-
     from toolserver.stores.sessions_redis import RedisSessions
 
     assert settings.redis_url is not None
@@ -104,6 +128,8 @@ def build_stores(settings: Settings, *, wait_timeout: float = 120.0) -> Stores:
         RedisCounters(client, prefix=settings.redis_prefix, owns_client=False),
         RedisCircuits(client, prefix=settings.redis_prefix, owns_client=False),
         RedisResultCache(client, prefix=settings.redis_prefix, owns_client=False),
+        RedisCallStates(client, prefix=settings.redis_prefix, owns_client=False),
+        RedisOutbox(client, prefix=settings.redis_prefix, owns_client=False),
         shared=True,
         sessions=RedisSessions(client, prefix=settings.redis_prefix),
         kind=kind,

@@ -14,11 +14,18 @@ from collections.abc import Callable
 import anyio
 
 from toolserver.core.cache import ResultCache
+from toolserver.core.call_state import CallStates
 from toolserver.core.circuits import CLOSED, HALF_OPEN, OPEN, Circuit, Circuits, Passage
 from toolserver.core.idempotency import Compute, IdempotencyStore
 from toolserver.stores.counters import Counters
 
-__all__ = ["MemoryCircuits", "MemoryCounters", "MemoryIdempotencyStore", "MemoryResultCache"]
+__all__ = [
+    "MemoryCallStates",
+    "MemoryCircuits",
+    "MemoryCounters",
+    "MemoryIdempotencyStore",
+    "MemoryResultCache",
+]
 
 
 class MemoryIdempotencyStore(IdempotencyStore):
@@ -187,3 +194,39 @@ class MemoryResultCache(ResultCache):
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+
+class MemoryCallStates(CallStates):
+    """Call state in this process: a bounded map, each entry with its own expiry.
+
+    Correct for one process; with several workers or replicas a start webhook and the tool calls
+    after it may land on different processes, which then need Redis.
+    """
+
+    def __init__(
+        self, *, max_entries: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: collections.OrderedDict[str, tuple[float, bytes]] = (
+            collections.OrderedDict()
+        )
+
+    async def get(self, call_id: str) -> bytes | None:
+        entry = self._entries.get(call_id)
+        if entry is None:
+            return None
+        expires, value = entry
+        if expires <= self.clock():
+            del self._entries[call_id]
+            return None
+        return value
+
+    async def put(self, call_id: str, value: bytes, ttl: float) -> None:
+        self._entries[call_id] = (self.clock() + ttl, value)
+        self._entries.move_to_end(call_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def forget(self, call_id: str) -> None:
+        self._entries.pop(call_id, None)

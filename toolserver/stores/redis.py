@@ -8,7 +8,10 @@ are shared:
 - the rate-limit and concurrency counters (:class:`RedisCounters`);
 - the circuit breakers' states (:class:`RedisCircuits`): one replica's failures open a circuit
   for all of them;
-- cached reads (:class:`RedisResultCache`).
+- cached reads (:class:`RedisResultCache`);
+- call state (:class:`RedisCallStates`): what a start hook kept, read by the tool calls of the
+  same call on whichever replica they land;
+- the result outbox (:class:`RedisOutbox`): a stored result's hooks run once, on one replica.
 
 Every key starts with ``TOOLSERVER_REDIS_PREFIX`` so that several deployments can share one
 Redis. Times that must agree across replicas (windows, leases) are Redis's own clock, never a
@@ -17,7 +20,9 @@ replica's.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -28,14 +33,18 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from toolserver.core.cache import ResultCache
+from toolserver.core.call_state import CallStates
 from toolserver.core.circuits import Circuit, Circuits, Passage
+from toolserver.core.outbox import ResultJob, ResultOutbox
 from toolserver.stores.counters import Counters
 from toolserver.stores.leases import DONE, Entry, LeasedIdempotencyStore
 
 __all__ = [
+    "RedisCallStates",
     "RedisCircuits",
     "RedisCounters",
     "RedisIdempotencyStore",
+    "RedisOutbox",
     "RedisResultCache",
     "connect",
 ]
@@ -375,6 +384,185 @@ class RedisResultCache(ResultCache):
 
 
 _UNREACHABLE = (redis_errors.RedisError, OSError)
+
+
+# -- call state -----------------------------------------------------------------------------------
+
+
+class RedisCallStates(CallStates):
+    """Call state shared by every replica, one key per call, expiring on its own."""
+
+    def __init__(self, client: Redis, *, prefix: str = "toolserver:", owns_client: bool = False):
+        self.client = client
+        self.prefix = f"{prefix}callstate:"
+        self.owns_client = owns_client
+
+    async def get(self, call_id: str) -> bytes | None:
+        value = await self.client.get(self.prefix + call_id)
+        return bytes(value) if value is not None else None
+
+    async def put(self, call_id: str, value: bytes, ttl: float) -> None:
+        await self.client.set(self.prefix + call_id, value, px=_ms(ttl))
+
+    async def forget(self, call_id: str) -> None:
+        await self.client.delete(self.prefix + call_id)
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
+
+
+# -- result outbox --------------------------------------------------------------------------------
+#
+# One hash per job (``outbox:job:<id>``: the payload, the call state, attempts, the claim's token,
+# done) and one sorted set of the jobs not done (``outbox:due``), scored by when each may be
+# claimed next: when it was added or is due for a retry, or, while claimed, when the lease ends.
+# A claim moves the score to the lease's end, so a claimed job is invisible to others until the
+# holder's lease runs out; times are Redis's clock.
+
+_ADD_JOB = _NOW + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'call_id', ARGV[1], 'result_type', ARGV[2], 'hook', ARGV[3],
+           'payload', ARGV[4], 'state', ARGV[5], 'attempts', 0, 'done', 0)
+redis.call('ZADD', KEYS[2], now, ARGV[6])
+return 1
+"""
+_CLAIM_JOBS = _NOW + """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for i, id in ipairs(ids) do
+  local key = ARGV[3] .. id
+  if redis.call('HGET', key, 'done') == '0' then
+    local token = ARGV[4] .. ':' .. i
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)
+    local attempts = redis.call('HINCRBY', key, 'attempts', 1) - 1
+    redis.call('HSET', key, 'token', token)
+    local v = redis.call('HMGET', key, 'call_id', 'result_type', 'hook', 'payload', 'state')
+    table.insert(out, {token, attempts, v[1], v[2], v[3], v[4], v[5]})
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"""
+_RENEW_JOB = _NOW + """
+local held = redis.call('HMGET', KEYS[1], 'token', 'done')
+if held[1] ~= ARGV[1] or held[2] ~= '0' then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', now + tonumber(ARGV[2]), ARGV[3])
+return 1
+"""
+_FINISH_JOB = """
+redis.call('HSET', KEYS[1], 'done', 1)
+redis.call('HDEL', KEYS[1], 'payload', 'state', 'token')
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+_RETRY_JOB = _NOW + """
+local held = redis.call('HMGET', KEYS[1], 'token', 'done')
+if held[1] ~= ARGV[1] or held[2] ~= '0' then return 0 end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('HDEL', KEYS[1], 'token')
+redis.call('HSET', KEYS[1], 'last_error', ARGV[4])
+return 1
+"""
+
+
+class RedisOutbox(ResultOutbox):
+    """Result jobs in Redis: stored once, claimed by one replica at a time (see above).
+
+    As durable as the Redis behind it: a Redis that may lose writes (no ``appendonly``) may lose
+    results it acknowledged.
+
+    Args:
+        keep_done: seconds a finished job's marker is kept, so a late retry of the same result
+            is still recognised; its payload is dropped at once.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        prefix: str = "toolserver:",
+        keep_done: float = 7 * 86400.0,
+        owns_client: bool = False,
+    ) -> None:
+        self.client = client
+        self.jobs = f"{prefix}outbox:job:"
+        self.due = f"{prefix}outbox:due"
+        self.keep_done = keep_done
+        self.owns_client = owns_client
+        self._add = client.register_script(_ADD_JOB)
+        self._claim = client.register_script(_CLAIM_JOBS)
+        self._renew = client.register_script(_RENEW_JOB)
+        self._finish = client.register_script(_FINISH_JOB)
+        self._retry = client.register_script(_RETRY_JOB)
+
+    @staticmethod
+    def job_id(call_id: str, result_type: str, hook: str) -> str:
+        return hashlib.sha256(f"{call_id}\x00{result_type}\x00{hook}".encode()).hexdigest()[:40]
+
+    async def add(
+        self,
+        call_id: str,
+        result_type: str,
+        hooks: Sequence[str],
+        payload: bytes,
+        call_state: bytes,
+    ) -> int:
+        added = 0
+        for hook in hooks:
+            job = self.job_id(call_id, result_type, hook)
+            added += int(
+                await self._add(
+                    keys=[self.jobs + job, self.due],
+                    args=[call_id, result_type, hook, payload, call_state, job],
+                )
+            )
+        return added
+
+    async def claim(self, limit: int, lease: float) -> list[ResultJob]:
+        rows = await self._claim(
+            keys=[self.due], args=[limit, _ms(lease), self.jobs, secrets.token_hex(8)]
+        )
+        jobs = []
+        for token, attempts, call_id, result_type, hook, payload, state in rows:
+            jobs.append(
+                ResultJob(
+                    _text(call_id), _text(result_type), _text(hook), bytes(payload or b"{}"),
+                    bytes(state or b"{}"), int(attempts), _text(token),
+                )  # fmt: skip
+            )
+        return jobs
+
+    def _keys(self, job: ResultJob) -> tuple[list[str], str]:
+        job_id = self.job_id(job.call_id, job.result_type, job.hook)
+        return [self.jobs + job_id, self.due], job_id
+
+    async def renew(self, job: ResultJob, lease: float) -> bool:
+        keys, job_id = self._keys(job)
+        return bool(await self._renew(keys=keys, args=[job.token, _ms(lease), job_id]))
+
+    async def done(self, job: ResultJob) -> None:
+        keys, job_id = self._keys(job)
+        await self._finish(keys=keys, args=[job_id, _ms(self.keep_done)])
+
+    async def retry(self, job: ResultJob, delay: float, error: str) -> None:
+        keys, job_id = self._keys(job)
+        await self._retry(keys=keys, args=[job.token, _ms(delay), job_id, error[:2000]])
+
+    async def pending(self) -> int:
+        return int(await self.client.zcard(self.due))
+
+    async def ping(self) -> None:
+        await self.client.ping()
+
+    async def aclose(self) -> None:
+        if self.owns_client:
+            await self.client.aclose()
 
 
 def _text(value: Any) -> str:

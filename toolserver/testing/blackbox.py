@@ -60,8 +60,10 @@ class StandInSession:
         *,
         timeout: float = 30.0,
         request_id: str | None = None,
+        call_id: str | None = None,
     ) -> Any:
-        """Send a ``websocketToolRequest`` and return the ``result`` of its response."""
+        """Send a ``websocketToolRequest`` and return the ``result`` of its response
+        (``call_id``: a BlackBox ``callId`` in the request's content)."""
         rid = request_id or f"req_{next(self._ids)}"
         event, box = anyio.Event(), []
         self._waiting[rid] = (event, box)
@@ -71,6 +73,8 @@ class StandInSession:
             "channelId": None,
             "content": {"id": rid, "toolName": name, "args": arguments or {}},
         }
+        if call_id is not None:
+            message["content"]["callId"] = call_id
         try:
             await self.connection.send(json.dumps(message))
             with anyio.fail_after(timeout):

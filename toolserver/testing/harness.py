@@ -130,6 +130,8 @@ class ToolHarness:
         api_key: the key every request carries.
         server: the :class:`~toolserver.runtime.ToolServer` being served (registry, executor).
         blackbox: the WebSocket stand-in the server's sessions connect to.
+        call_log: the app's call log (:mod:`toolserver.observability.calllog`), None when off.
+        data_dir: the server's data directory (its SQLite call log is ``calls.db`` there).
     """
 
     def __init__(
@@ -140,6 +142,8 @@ class ToolHarness:
         self.base_url = app_server.base_url
         self.api_key = api_key
         self.blackbox = blackbox
+        self.call_log = getattr(app_server.app, "call_log", None)
+        self.data_dir = server.settings.data_dir
         self.http = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, timeout=60)
         self._session: StandInSession | None = None
         self._session_id: str | None = None
@@ -236,10 +240,13 @@ class ToolHarness:
         arguments: Mapping[str, Any] | None = None,
         *,
         transport: Literal["mcp", "sse"] = "mcp",
+        call_id: str | None = None,
     ) -> Outcome:
-        """``tools/call`` through the MCP client, over ``/mcp`` or ``/sse``."""
+        """``tools/call`` through the MCP client, over ``/mcp`` or ``/sse`` (``call_id``: a
+        BlackBox ``callId`` sent in the request's ``_meta``)."""
+        meta: Any = {"callId": call_id} if call_id is not None else None
         async with self.mcp_client(transport) as client:
-            result = await client.call_tool(name, dict(arguments or {}))
+            result = await client.call_tool(name, dict(arguments or {}), meta=meta)
         texts = [block.text for block in result.content if getattr(block, "type", None) == "text"]
         text = "\n".join(texts)
         if result.is_error:
@@ -267,11 +274,19 @@ class ToolHarness:
         return self._session
 
     async def call_websocket(
-        self, name: str, arguments: Mapping[str, Any] | None = None, *, timeout: float = 60.0
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 60.0,
+        call_id: str | None = None,
     ) -> Outcome:
-        """A ``websocketToolRequest`` from the stand-in, answered by the server's session."""
+        """A ``websocketToolRequest`` from the stand-in, answered by the server's session
+        (``call_id``: a BlackBox ``callId`` in the request's content)."""
         session = await self.websocket_session()
-        result = await session.call_tool(name, dict(arguments or {}), timeout=timeout)
+        result = await session.call_tool(
+            name, dict(arguments or {}), timeout=timeout, call_id=call_id
+        )
         error = _error_body(result)
         if error is not None:
             return Outcome("websocket", error=error, raw=result)

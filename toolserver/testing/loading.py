@@ -14,13 +14,22 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
+import pydantic_core
+
+from toolserver.core.call_payloads import (
+    RESULT_TYPES,
+    CallPayload,
+    parse_call_payload,
+)
 from toolserver.core.context import ToolContext
 from toolserver.core.discovery import LOCAL_PACKAGE, plugins_in
 from toolserver.core.errors import PluginError
 from toolserver.core.executor import Executor, ToolResult
+from toolserver.core.lifecycle import CallLifecycle
+from toolserver.core.outbox import ResultJob
 from toolserver.core.plugin import Plugin
 from toolserver.core.registry import Registry
-from toolserver.stores.memory import MemoryIdempotencyStore
+from toolserver.stores.memory import MemoryCallStates, MemoryIdempotencyStore
 
 __all__ = [
     "PluginSource",
@@ -130,7 +139,9 @@ def make_context(context: ContextLike = None, *, surface: str = "test") -> ToolC
     """A :class:`ToolContext` for a test call.
 
     A mapping is taken as the context's fields (``{"call_id": "c1", "call_data": {...}}``); as on
-    webhooks, a ``call_id`` is also the idempotency scope unless one is given.
+    webhooks, a ``call_id`` is also the idempotency scope and the call whose state the tool
+    reads (what :meth:`ToolRunner.start_call` kept), unless those are given. A ``call_state``
+    given here is what the tool sees when no start hook kept any.
     """
     if isinstance(context, ToolContext):
         return context
@@ -138,15 +149,51 @@ def make_context(context: ContextLike = None, *, surface: str = "test") -> ToolC
     fields.setdefault("surface", surface)
     if fields.get("call_id") is not None:
         fields.setdefault("idempotency_scope", str(fields["call_id"]))
+        if "call_state" not in fields:
+            fields.setdefault("state_scope", str(fields["call_id"]))
     return ToolContext(**fields)
 
 
-class ToolRunner:
-    """Started plugins and the executor that runs their tools, for several calls in one test."""
+PayloadLike = Union[CallPayload, Mapping[str, Any]]
 
-    def __init__(self, registry: Registry, executor: Executor) -> None:
+
+class ToolRunner:
+    """Started plugins and the executor that runs their tools, for several calls in one test.
+
+    Its call hooks run too: :meth:`start_call`, :meth:`transfer` and :meth:`send_result` take a
+    BlackBox payload (a dict as BlackBox sends it, or the typed model) and run every plugin's
+    hooks as the server would, with the server's budgets; the state a start hook keeps is what
+    later tool calls with the same ``call_id`` read.
+    """
+
+    def __init__(
+        self, registry: Registry, executor: Executor, calls: CallLifecycle | None = None
+    ) -> None:
         self.registry = registry
         self.executor = executor
+        self.calls = calls or CallLifecycle(registry.plugins, call_states=executor.call_states)
+
+    async def start_call(self, payload: PayloadLike) -> dict[str, Any]:
+        """Run the start hooks; the answer BlackBox would get (``{"accept", "reasonMessage"}``)."""
+        return await self.calls.start(_payload(payload, ("StartWebHookPayload",)))
+
+    async def transfer(self, payload: PayloadLike) -> dict[str, Any]:
+        """Run the transfer hooks; the answer BlackBox would get (``{"isSuccess", ...}``)."""
+        return await self.calls.transfer(_payload(payload, ("TransferWebHookPayload",)))
+
+    async def send_result(self, payload: PayloadLike) -> None:
+        """Run every result hook once, at once, as the outbox would; the first failure raises.
+
+        The call's state is handed to the hooks and then dropped, as on the server.
+        """
+        model = _payload(payload, RESULT_TYPES)
+        raw = pydantic_core.to_json(model.model_dump(mode="json", by_alias=True))
+        state = pydantic_core.to_json(await self.calls.state_of(model.call_id))
+        if self.executor.call_states is not None and model.call_id:
+            await self.executor.call_states.forget(model.call_id)
+        for hook in self.calls.hooks["result"]:
+            job = ResultJob(model.call_id or "", model.type, hook.key, raw, state, 0, "test")
+            await self.calls.run_result_hook(job)
 
     async def call(
         self,
@@ -181,7 +228,12 @@ async def run_plugins(
         timeout: seconds a call may take when its tool sets no timeout (the server's default).
     """
     registry = _registry(target)
-    executor = Executor(registry, default_timeout=timeout, idempotency=MemoryIdempotencyStore())
+    executor = Executor(
+        registry,
+        default_timeout=timeout,
+        idempotency=MemoryIdempotencyStore(),
+        call_states=MemoryCallStates(),
+    )
     started: list[Plugin] = []
     try:
         for plugin in registry.plugins:
@@ -191,6 +243,12 @@ async def run_plugins(
     finally:
         for plugin in reversed(started):
             await plugin.shutdown()
+
+
+def _payload(payload: PayloadLike, accepted: tuple[str, ...]) -> CallPayload:
+    if isinstance(payload, CallPayload):
+        payload = payload.model_dump(mode="json", by_alias=True)
+    return parse_call_payload(dict(payload), accepted)
 
 
 async def call_tool(

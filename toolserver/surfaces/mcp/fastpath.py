@@ -486,7 +486,9 @@ class McpFastPath:
             )
             return
         reporters = {} if client_logger is None else {"client_logger": client_logger}
-        context = self.handlers.context(request_id, version, principal, **reporters)
+        context = self.handlers.context(
+            request_id, version, principal, params.get("_meta"), **reporters
+        )
         # An HTTP call is watched for its client leaving; an SSE session's calls end with it.
         watchers = self.watchers if watched else _UNWATCHED
         watchers.add(exchange)

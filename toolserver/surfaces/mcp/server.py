@@ -134,13 +134,24 @@ class ToolHandlers:
         request_id: Any,
         protocol_version: str,
         principal: str | None,
+        meta: Any = None,
         **reporters: Any,
     ) -> ToolContext:
-        """The :class:`ToolContext` of one MCP call (``reporters``: progress and client log)."""
+        """The :class:`ToolContext` of one MCP call (``reporters``: progress and client log).
+
+        The call id is the BlackBox ``callId`` when the request's ``_meta`` carries one
+        (``{"_meta": {"callId": "call_abc123"}}``), so an MCP call joins the webhooks and
+        WebSocket requests of the same voice call in the call log; otherwise the JSON-RPC id.
+        """
+        request = None if request_id is None else str(request_id)
+        call_id = meta_call_id(meta)
+        extra = {"mcp_endpoint": self.endpoint, "protocol_version": protocol_version}
+        if call_id is not None:
+            extra["request_id"] = request
         return ToolContext(
             surface="mcp",
-            call_id=None if request_id is None else str(request_id),
-            extra={"mcp_endpoint": self.endpoint, "protocol_version": protocol_version},
+            call_id=call_id if call_id is not None else request,
+            extra=extra,
             # JSON-RPC ids restart at 1 on every connection, so they cannot tell a retry from a
             # new call: de-duplication stays off for MCP calls.
             idempotency_scope=None,
@@ -159,6 +170,7 @@ class ToolHandlers:
             ctx.request_id,
             ctx.protocol_version,
             principal_of(ctx.request.scope) if ctx.request is not None else None,
+            params.meta,
             progress_reporter=self._progress_reporter(ctx),
             client_logger=self._client_logger(ctx, name),
         )
@@ -235,3 +247,16 @@ def build_server(
         "logging/setLevel", types.SetLevelRequestParams, handlers.set_logging_level
     )
     return server
+
+
+def meta_call_id(meta: Any) -> str | None:
+    """The BlackBox ``callId`` in a request's ``_meta`` (a dict, or the SDK's model), if any."""
+    if meta is None:
+        return None
+    if isinstance(meta, dict):
+        value = meta.get("callId")
+    else:
+        value = getattr(meta, "callId", None)
+        if value is None:
+            value = (getattr(meta, "model_extra", None) or {}).get("callId")
+    return str(value) if isinstance(value, (str, int)) and value != "" else None

@@ -3,6 +3,18 @@
 The body is BlackBox's ``ToolWebHookPayload`` (arguments under ``arguments``; unknown fields
 ignored) or a bare JSON object of arguments. The whole 200 body is the result the model reads.
 
+A tool configured with ``customSettings`` is served too: ``GET /tools/{name}?arg=value`` takes
+the query parameters as arguments, each converted to the type the tool's schema says (a list from
+repeated parameters or JSON text, an object from JSON text); a body template BlackBox renders as
+JSON or as ``key=value&...`` form text is read as the arguments. Query parameters the tool does
+not take are ignored (a configuration's static ``queryParams`` ride along on every request),
+except the payload's ``callId``, ``agentId``, ``orgId`` and ``endpoint``, which describe the call.
+
+With ``TOOLSERVER_SIGNING_SECRET`` set, a POST authenticates by its ``x-blackbox-signature``, and
+a signed payload is bound to its tool: a ``ToolWebHookPayload`` whose ``toolName`` is not the
+URL's tool is refused (401), so a body signed for one tool cannot be replayed at another. A GET
+has no body to sign and always needs an API key.
+
 Status codes follow BlackBox's retry rules (4xx is final, 5xx and timeouts are retried); a failed
 call's status is its kind's (:class:`~toolserver.core.errors.FailureKind`), the rest is this
 module's:
@@ -19,8 +31,11 @@ unexpected crash              500     often transient (a dropped connection): Bl
                                       then uses the tool's ``fallBackResult``
 unknown tool                  404     final
 invalid JSON                  400     final
+another webhook's payload     400     final: a ``StartWebHookPayload`` (or a result or transfer)
+                                      is not a tool call
 invalid arguments             422     final; says which argument is wrong and why
-missing/wrong credentials     401     final (checked by :mod:`toolserver.http.auth`)
+missing/wrong credentials     401     final (checked by :mod:`toolserver.http.auth`); also a
+                                      signed payload naming another tool
 body over the limit           413     final
 rate limited                  429     with ``Retry-After``
 ============================  ======  ==========================================================
@@ -31,6 +46,7 @@ Every error body has one shape: ``{"error": {"type", "message", "errors"?}}``.
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -41,10 +57,23 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from toolserver.core.call_payloads import CALL_PAYLOAD_TYPES
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import ToolFailure
+from toolserver.core.plugin import Tool
 from toolserver.core.schema import tool_schema
-from toolserver.http.auth import SIGNATURE_HEADER, principal_of, signature_valid, unauthorized_body
+from toolserver.http.auth import principal_of
+from toolserver.http.bodies import (
+    BodyTooLarge,
+    ClientGone,
+    answer,
+    answer_disconnected,
+    error_body,
+    read_body,
+    refuse_signature,
+    request_headers,
+    signature_ok,
+)
 from toolserver.runtime import ToolServer
 
 __all__ = ["PAYLOAD_TYPE", "TOOLS_PATH", "WebhookSurface", "tool_path"]
@@ -53,14 +82,13 @@ _log = structlog.get_logger("toolserver.webhooks")
 
 PAYLOAD_TYPE = "ToolWebHookPayload"
 _JSON = "application/json"
-_CONTENT_TYPE = (b"content-type", b"application/json")
 _REPLAYED = (b"x-toolserver-replayed", b"true")
 _FALLBACK = b"x-toolserver-fallback"  # the result is the tool's fallback; the value says why
-_NO_BODY = (b"content-length", b"0")
-_SIGNATURE = SIGNATURE_HEADER.encode()
 TOOLS_PATH = "/tools"
 """The tool listing; each tool's webhook is ``TOOLS_PATH/<name>`` (:func:`tool_path`)."""
 _PREFIX = len(TOOLS_PATH) + 1
+_CALL_FIELDS = ("callId", "agentId", "orgId", "endpoint", "serverJobId")
+"""Payload fields a GET webhook may carry as query parameters, describing the call."""
 
 
 def tool_path(name: str) -> str:
@@ -68,65 +96,11 @@ def tool_path(name: str) -> str:
     return f"{TOOLS_PATH}/{name}"
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _ClientGone(Exception):
-    pass
-
-
-def _error_body(kind: str, message: str) -> bytes:
-    return pydantic_core.to_json({"error": {"type": kind, "message": message}})
-
-
-async def _answer(
-    send: Send, status: int, body: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [_CONTENT_TYPE, (b"content-length", b"%d" % len(body)), *extra],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 def _failure_answer(failure: ToolFailure) -> tuple[int, bytes, tuple[tuple[bytes, bytes], ...]]:
     extra: tuple[tuple[bytes, bytes], ...] = ()
     if failure.retry_after is not None:
         extra = ((b"retry-after", str(max(1, round(failure.retry_after))).encode()),)
     return failure.kind.http_status, pydantic_core.to_json(failure.to_body()), extra
-
-
-async def _read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge
-    message = await receive()
-    if message["type"] != "http.request":
-        raise _ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise _BodyTooLarge
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        if size > limit:
-            raise _BodyTooLarge
-        message = await receive()
-        if message["type"] != "http.request":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    if size > limit:
-        raise _BodyTooLarge
-    return b"".join(chunks)
 
 
 def _context(payload: dict[str, Any] | None, principal: str | None = None) -> ToolContext:
@@ -147,6 +121,7 @@ def _context(payload: dict[str, Any] | None, principal: str | None = None) -> To
         endpoint=_str_or_none(payload.get("endpoint")),
         extra=extra,
         idempotency_scope=call_id,
+        state_scope=call_id,
         principal=principal,
     )
 
@@ -167,8 +142,18 @@ class _Refusal(Exception):
         self.status, self.kind, self.message = status, kind, message
 
 
-def _parse(name: str, raw: bytes) -> tuple[Any, dict[str, Any] | None]:
-    """The arguments and, for a BlackBox payload, the payload; or :class:`_Refusal`."""
+def _parse(
+    name: str, raw: bytes, *, signed: bool = False, form: bool = False
+) -> tuple[Any, dict[str, Any] | None]:
+    """The arguments and, for a BlackBox payload, the payload; or :class:`_Refusal`.
+
+    ``signed``: the body was authenticated by its signature, which then binds it to this tool.
+    ``form``: the body is ``key=value&...`` form text (a body template), converted by the
+    tool's schema later.
+    """
+    # ``curl -d '{...}'`` labels a JSON body as form text: a body that opens an object is JSON.
+    if form and not raw.lstrip().startswith(b"{"):
+        return _FormArguments(raw.decode("utf-8", "replace")), None
     try:
         body = pydantic_core.from_json(raw) if raw else {}
     except ValueError as exc:
@@ -176,6 +161,13 @@ def _parse(name: str, raw: bytes) -> tuple[Any, dict[str, Any] | None]:
         raise _Refusal(400, "invalid_json", f"The request body is not valid JSON: {exc}.") from None
     if not isinstance(body, dict):
         raise _Refusal(400, "invalid_json", "The request body must be a JSON object.")
+    if body.get("type") in CALL_PAYLOAD_TYPES:
+        raise _Refusal(
+            400,
+            "wrong_payload_type",
+            f"This is a tool webhook: it takes a {PAYLOAD_TYPE}, not a {body['type']}. Send "
+            "start, result and transfer webhooks to their own URLs.",
+        )
     if not is_payload(body):
         return body, None
     arguments = body.get("arguments")
@@ -188,8 +180,95 @@ def _parse(name: str, raw: bytes) -> tuple[Any, dict[str, Any] | None]:
         raise _Refusal(422, "invalid_arguments", "'arguments' must be a JSON object.")
     sent_name = body.get("toolName")
     if sent_name is not None and sent_name != name:
+        if signed:
+            _log.warning(
+                "auth.refused",
+                path=tool_path(name),
+                reason="signed payload for another tool",
+                payload_tool=str(sent_name)[:100],
+            )
+            raise _Refusal(
+                401,
+                "unauthorized",
+                f"The signed payload is for the tool {str(sent_name)[:100]!r}, not {name!r}: a "
+                "signature is valid only at its own tool's URL.",
+            )
         _log.warning("webhook.tool_name_mismatch", url_tool=name, payload_tool=sent_name)
     return arguments, body
+
+
+class _FormArguments(str):
+    """Form text (``a=1&b=x``) still to be converted by the tool's schema."""
+
+
+def _query_arguments(
+    tool: Tool | None, pairs: list[tuple[str, str]]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Arguments from query (or form) pairs, typed by the tool's schema, and the call fields.
+
+    Returns the arguments and, when a pair names a payload field the tool does not take
+    (``callId``, ...), those fields as a payload for the context.
+    """
+    values: dict[str, list[str]] = {}
+    for key, value in pairs:
+        values.setdefault(key, []).append(value)
+    properties: dict[str, Any] = {}
+    if tool is not None:
+        properties = tool_schema(tool).input_schema.get("properties", {})
+    arguments: dict[str, Any] = {}
+    call: dict[str, Any] = {}
+    for key, sent in values.items():
+        schema = properties.get(key)
+        if schema is None:
+            if key in _CALL_FIELDS:
+                call[key] = sent[-1]
+            elif tool is not None:
+                _log.debug("webhook.query_ignored", tool=tool.name, parameter=key[:100])
+            continue
+        value = _typed(schema, sent)
+        if value is not _OMIT:
+            arguments[key] = value
+    return arguments, (call or None)
+
+
+_OMIT = object()
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    """The JSON types a property's schema admits (through ``anyOf``/``oneOf``)."""
+    found: set[str] = set()
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        found.add(kind)
+    elif isinstance(kind, list):
+        found.update(k for k in kind if isinstance(k, str))
+    for key in ("anyOf", "oneOf"):
+        for option in schema.get(key) or ():
+            if isinstance(option, dict):
+                found |= _types(option)
+    return found
+
+
+def _typed(schema: dict[str, Any], sent: list[str]) -> Any:
+    """A query value as the schema's type wants it; pydantic's lax mode does the rest."""
+    kinds = _types(schema)
+    if "array" in kinds:
+        if len(sent) == 1 and sent[0].lstrip().startswith("["):
+            return _json_or_text(sent[0])
+        return [v for v in sent if v != ""] if len(sent) > 1 or sent[0] != "" else []
+    last = sent[-1]
+    if "object" in kinds and last.lstrip().startswith("{"):
+        return _json_or_text(last)
+    if last == "" and "string" not in kinds:
+        return _OMIT  # an empty optional number or flag is not given
+    return last
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return pydantic_core.from_json(text)
+    except ValueError:
+        return text  # validation says what is wrong with it
 
 
 class WebhookSurface:
@@ -214,12 +293,16 @@ class WebhookSurface:
     def routes(self) -> list[Route]:
         return [
             Route(TOOLS_PATH, self.list_tools, methods=["GET"]),
-            Route(tool_path("{name}"), _Asgi(self.call_tool), methods=["POST"]),
+            Route(tool_path("{name}"), _Asgi(self.serve_tool), methods=["GET", "POST"]),
         ]
 
     @property
     def fast_routes(self) -> dict[tuple[str, str], Any]:
-        return {("POST", tool_path(tool.name)): self.call_tool for tool in self.server.registry}
+        routes: dict[tuple[str, str], Any] = {}
+        for tool in self.server.registry:
+            routes[("POST", tool_path(tool.name))] = self.call_tool
+            routes[("GET", tool_path(tool.name))] = self.call_tool_get
+        return routes
 
     @contextlib.asynccontextmanager
     async def lifespan(self) -> AsyncIterator[None]:
@@ -255,53 +338,75 @@ class WebhookSurface:
             )
         return Response(pydantic_core.to_json({"tools": tools}), media_type=_JSON)
 
+    async def serve_tool(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``/tools/{name}`` for any name: a POST or a GET (for unknown names too)."""
+        if scope["method"] == "GET":
+            await self.call_tool_get(scope, receive, send)
+        else:
+            await self.call_tool(scope, receive, send)
+
     async def call_tool(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``POST /tools/<name>``, as raw ASGI."""
         name: str = scope["path"][_PREFIX:]
-        declared = signature = None
-        for header, value in scope["headers"]:
-            if header == b"content-length":
-                declared = value
-            elif header == _SIGNATURE:
-                signature = value
+        declared, signature = request_headers(scope["headers"])
         try:
-            raw = await _read_body(receive, declared, self.limit)
-        except _BodyTooLarge:
+            raw = await read_body(receive, declared, self.limit)
+        except BodyTooLarge:
             _log.warning("webhook.body_too_large", tool=name, limit=self.limit)
             message = f"The request body is larger than {self.limit} bytes."
-            await _answer(send, 413, _error_body("body_too_large", message))
+            await answer(send, 413, error_body("body_too_large", message))
             return
-        except _ClientGone:
+        except ClientGone:
             _log.info("webhook.client_disconnected", tool=name)
-            await send(
-                {"type": "http.response.start", "status": 400, "headers": [_NO_BODY]}
-            )
-            await send({"type": "http.response.body", "body": b""})
+            await answer_disconnected(send)
             return
-        if self.signing_secret is not None and not signature_valid(
-            self.signing_secret, raw, signature.decode("latin-1") if signature else None
-        ):
+        if not signature_ok(self.signing_secret, raw, signature):
             _log.warning("auth.refused", path=scope["path"], reason="invalid signature")
-            body = unauthorized_body(
-                f"Missing or invalid {SIGNATURE_HEADER} (hex HMAC-SHA256 of the body)."
+            await refuse_signature(send)
+            return
+        try:
+            arguments, payload = _parse(
+                name, raw, signed=self.signing_secret is not None, form=_is_form(scope)
             )
-            await _answer(send, 401, body)
-            return
-        try:
-            arguments, payload = _parse(name, raw)
+            if isinstance(arguments, _FormArguments):
+                pairs = urllib.parse.parse_qsl(arguments, keep_blank_values=True)
+                arguments, payload = _query_arguments(self.server.registry.get(name), pairs)
         except _Refusal as refusal:
-            await _answer(send, refusal.status, _error_body(refusal.kind, refusal.message))
+            await answer(send, refusal.status, error_body(refusal.kind, refusal.message))
             return
+        await self._run(send, name, arguments, _context(payload, principal_of(scope)))
+
+    async def call_tool_get(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /tools/<name>?arg=value``: a tool configured with ``customSettings``
+        (``httpMethod: GET``); the query parameters are the arguments."""
+        name: str = scope["path"][_PREFIX:]
+        query = scope.get("query_string", b"").decode("latin-1")
+        if len(query) > self.limit:
+            message = f"The query string is longer than {self.limit} bytes."
+            await answer(send, 413, error_body("body_too_large", message))
+            return
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        arguments, payload = _query_arguments(self.server.registry.get(name), pairs)
+        await self._run(send, name, arguments, _context(payload, principal_of(scope)))
+
+    async def _run(self, send: Send, name: str, arguments: Any, context: ToolContext) -> None:
         try:
-            context = _context(payload, principal_of(scope))
             result = await self._executor.call(name, arguments, context)
         except ToolFailure as failure:
-            await _answer(send, *_failure_answer(failure))
+            await answer(send, *_failure_answer(failure))
             return
         extra: tuple[tuple[bytes, bytes], ...] = (_REPLAYED,) if result.replayed else ()
         if result.fallback_for is not None:
             extra += ((_FALLBACK, result.fallback_for.kind.value.encode()),)
-        await _answer(send, 200, result.json(), extra)
+        await answer(send, 200, result.json(), extra)
+
+
+def _is_form(scope: Scope) -> bool:
+    """Whether the body is form text (``application/x-www-form-urlencoded``)."""
+    for header, value in scope["headers"]:
+        if header == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == b"application/x-www-form-urlencoded"
+    return False
 
 
 class _Asgi:

@@ -45,7 +45,8 @@ class Conversation:
     ``ws`` is the socket once the session has connected; ``terminated`` is set once
     ``terminate`` has been sent on it. ``result`` is the ``conversationResult``'s payload once
     BlackBox sent it; ``error`` is the text of BlackBox's last ``error`` message (a session that
-    got one has failed).
+    got one has failed). ``call_id`` is BlackBox's ``callId`` once a server message carried one
+    (an ``event``'s ``data``); tool calls then read the call's state by it.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class Conversation:
         self.terminated = False
         self.result: Any = None
         self.error: str | None = None
+        self.call_id: str | None = None
         self._publish = publish
         self._send_lock = anyio.Lock()
         self._requests: ToolRequests | None = None
@@ -151,6 +153,7 @@ class Conversation:
                 self._on_text(message)
             elif kind == protocol.EVENT:
                 data = message.get("data")
+                self.call_id = protocol.call_id_in(data) or self.call_id
                 self._publish(
                     "server_event",
                     {"name": message.get("name"), "data": data if data is not None else {}},

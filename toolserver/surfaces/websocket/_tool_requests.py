@@ -47,6 +47,7 @@ class _Pending:
     arguments: dict[str, Any] | None
     channel_id: str | None
     failure: ToolFailure | None = None
+    call_id: str | None = None
 
 
 class ToolRequests:
@@ -60,6 +61,8 @@ class ToolRequests:
         send: sends one client message on the socket.
         publish: records a session event (``tool_request`` / ``tool_response``).
         ending: whether the conversation is ending; requests arriving then are not run.
+        call_id: BlackBox's ``callId`` of the conversation once known (None before), for a
+            request that does not carry its own.
 
     ``counts`` tallies outcomes: ``ok``, ``error``, ``abandoned`` (cancelled while running) and
     ``unanswered`` (the socket closed before the answer could be sent).
@@ -76,6 +79,7 @@ class ToolRequests:
         send: Callable[[Mapping[str, Any]], Awaitable[None]],
         publish: Callable[[str, Mapping[str, Any]], object],
         ending: Callable[[], bool],
+        call_id: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.executor = executor
         self.session_id = session_id
@@ -86,6 +90,7 @@ class ToolRequests:
         self._send = send
         self._publish = publish
         self._ending = ending
+        self._call_id = call_id
         self._tasks: anyio.abc.TaskGroup | None = None
         self._in_flight: dict[RequestId, str] = {}
         self._idle = anyio.Event()
@@ -151,7 +156,15 @@ class ToolRequests:
                     )
                 )
             return
-        self._start(_Pending(request.id, request.tool, request.arguments, request.channel_id))
+        self._start(
+            _Pending(
+                request.id,
+                request.tool,
+                request.arguments,
+                request.channel_id,
+                call_id=request.call_id or self._call_id(),
+            )
+        )
 
     def _start(self, pending: _Pending) -> None:
         assert self._tasks is not None, "tool requests arrive only while running()"
@@ -163,16 +176,19 @@ class ToolRequests:
         )
         self._tasks.start_soon(self._answer, pending)
 
-    def _context(self, request_id: RequestId) -> ToolContext:
+    def _context(self, request_id: RequestId, call_id: str | None) -> ToolContext:
+        """The call's context: ``call_id`` is BlackBox's ``callId`` when the session knows it
+        (the call's state is then read by it), else the request's id."""
         return ToolContext(
             surface="websocket",
-            call_id=str(request_id),
+            call_id=call_id or str(request_id),
             call_data=self._call_data,
             endpoint=self._endpoint,
             agent_id=self._agent_id,
             session_id=self.session_id,
-            extra={"session_id": self.session_id},
+            extra={"session_id": self.session_id, "request_id": str(request_id)},
             idempotency_scope=None,
+            state_scope=call_id,
         )
 
     async def _answer(self, pending: _Pending) -> None:
@@ -187,7 +203,7 @@ class ToolRequests:
             if failure is None:
                 try:
                     result = await self.executor.call(
-                        tool, pending.arguments, self._context(request_id)
+                        tool, pending.arguments, self._context(request_id, pending.call_id)
                     )
                 except ToolFailure as exc:
                     failure = exc

@@ -29,6 +29,7 @@ __all__ = [
     "MalformedToolRequest",
     "Mode",
     "ToolRequest",
+    "call_id_in",
     "chat_message",
     "encode",
     "endpoint_url",
@@ -85,12 +86,17 @@ class MalformedToolRequest(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ToolRequest:
-    """One ``websocketToolRequest``: the id is kept as sent (string or number) to be echoed."""
+    """One ``websocketToolRequest``: the id is kept as sent (string or number) to be echoed.
+
+    ``call_id`` is BlackBox's ``callId`` when the request carries one (in ``content`` or beside
+    it); the protocol pages name none, so it is read wherever it appears.
+    """
 
     id: str | int
     tool: str
     arguments: dict[str, Any]
     channel_id: str | None = None
+    call_id: str | None = None
 
 
 def timestamp(now: datetime.datetime | None = None) -> str:
@@ -250,7 +256,23 @@ def parse_tool_request(message: Mapping[str, Any]) -> ToolRequest:
         tool=tool,
         arguments=arguments,
         channel_id=channel if isinstance(channel, str) else None,
+        call_id=call_id_in(content) or call_id_in(message),
     )
+
+
+def call_id_in(container: Any) -> str | None:
+    """BlackBox's ``callId`` in a message part (an event's ``data``, a request's ``content``).
+
+    The session messages' documented shapes carry no call id; BlackBox's webhooks name it
+    ``callId``, so a message that carries one is read by that name.
+    """
+    if not isinstance(container, Mapping):
+        return None
+    value = container.get("callId")
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    text = str(value).strip()
+    return text if text and len(text) <= 200 else None
 
 
 def error_text(message: Mapping[str, Any]) -> str:

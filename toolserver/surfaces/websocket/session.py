@@ -143,6 +143,7 @@ class BlackBoxSession:
             send=self._conversation.send,
             publish=self._events.publish,
             ending=lambda: self._conversation.terminated,
+            call_id=lambda: self._conversation.call_id,
         )
         self.tool_counts = self._requests.counts
         self._opened = anyio.Event()
@@ -305,6 +306,7 @@ class BlackBoxSession:
             "agentId": self.agent_id,
             "additionalData": self.additional_data,
             "endpoint": self.endpoint,
+            "callId": self._conversation.call_id,
             "createdAt": self.created_at,
             "openedAt": self.opened_at,
             "closedAt": self.closed_at,
