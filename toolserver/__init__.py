@@ -28,8 +28,8 @@ from toolserver.core.circuits import CircuitPolicy
 from toolserver.core.context import ToolContext
 from toolserver.core.errors import ToolError
 from toolserver.core.plugin import Plugin, PluginSettings
-from toolserver.core.sensitive import Sensitive
 from toolserver.core.schema import mcp_header
+from toolserver.core.sensitive import Sensitive
 
 __version__ = "0.1.0"
 

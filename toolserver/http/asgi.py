@@ -37,10 +37,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pydantic_core
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolserver.http.auth import ApiKeyAuth
+from toolserver.http.bodies import error_body, too_large_message
 from toolserver.http.streams import EventStreamCloser, may_stream
 
 __all__ = ["FastRoutes", "ToolServerApp", "collect_fast_routes"]
@@ -165,14 +165,8 @@ def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int:
     return 0
 
 
-def _too_large_message(limit: int) -> str:
-    return f"The request body is larger than {limit} bytes."
-
-
 async def _too_large(send: Send, limit: int) -> None:
-    body = pydantic_core.to_json(
-        {"error": {"type": "body_too_large", "message": _too_large_message(limit)}}
-    )
+    body = error_body("body_too_large", too_large_message(limit))
     await send(
         {
             "type": "http.response.start",
@@ -201,7 +195,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
             if received > limit:
                 from starlette.exceptions import HTTPException
 
-                raise HTTPException(413, _too_large_message(limit))
+                raise HTTPException(413, too_large_message(limit))
         return message
 
     return limited

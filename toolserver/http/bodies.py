@@ -25,6 +25,7 @@ __all__ = [
     "refuse_signature",
     "request_headers",
     "signature_ok",
+    "too_large_message",
 ]
 
 Headers = tuple[tuple[bytes, bytes], ...]
@@ -39,6 +40,11 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     """The client disconnected before the body was complete."""
+
+
+def too_large_message(limit: int) -> str:
+    """What a caller is told when its body is over ``limit`` bytes (413), on every route."""
+    return f"The request body is larger than {limit} bytes."
 
 
 def error_body(kind: str, message: str) -> bytes:

@@ -53,6 +53,7 @@ from toolserver.http.bodies import (
     refuse_signature,
     request_headers,
     signature_ok,
+    too_large_message,
 )
 from toolserver.runtime import ToolServer
 from toolserver.runtime.results import ResultWorker
@@ -136,7 +137,7 @@ class LifecycleSurface:
         try:
             raw = await read_body(receive, declared, self.limit)
         except BodyTooLarge:
-            message = f"The request body is larger than {self.limit} bytes."
+            message = too_large_message(self.limit)
             await self._refuse(send, kind, 413, "body_too_large", message)
             return
         except ClientGone:

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
 from toolserver.http.auth import principal_of
+from toolserver.http.bodies import too_large_message
 from toolserver.stores.sessions import SessionRelay
 from toolserver.surfaces.mcp.keepalive import KEEP_ALIVE
 
@@ -376,7 +377,7 @@ class SseEndpoint:
 
     async def handle_post(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One message for a session held here or anywhere else."""
-        too_large = f"The request body is larger than {self.max_body} bytes."
+        too_large = too_large_message(self.max_body)
         if _declared_length(scope) > self.max_body:  # refused before a byte of it is read
             await _refuse(send, 413, "body_too_large", too_large)
             return

@@ -73,6 +73,7 @@ from toolserver.http.bodies import (
     refuse_signature,
     request_headers,
     signature_ok,
+    too_large_message,
 )
 from toolserver.runtime import ToolServer
 
@@ -353,7 +354,7 @@ class WebhookSurface:
             raw = await read_body(receive, declared, self.limit)
         except BodyTooLarge:
             _log.warning("webhook.body_too_large", tool=name, limit=self.limit)
-            message = f"The request body is larger than {self.limit} bytes."
+            message = too_large_message(self.limit)
             await answer(send, 413, error_body("body_too_large", message))
             return
         except ClientGone:
