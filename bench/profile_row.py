@@ -1,6 +1,6 @@
 """Where a request's time goes: one bench row under load, sampled with py-spy, summarised.
 
-    .venv/bin/python bench/profile_row.py T1 [--seconds 20] [--py-spy PATH]
+    .venv/bin/python bench/profile_row.py T1 [--seconds 20] [--gil] [--py-spy PATH]
 
 Starts the row's server as ``bench/run.py`` does (pinned to core 0, same settings), drives it
 with the row's wrk script from core 1, and records the server with ``py-spy record --format raw``
@@ -127,6 +127,14 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path.home() / ".local/bin/py-spy"))
+    parser.add_argument(
+        "--gil", action="store_true",
+        help="only samples of the thread holding the GIL: where the process's CPU goes",
+    )  # fmt: skip
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting for the server (compare a feature on and off)",
+    )  # fmt: skip
     parser.add_argument("--summarise", type=Path, help="only summarise an existing raw file")
     parser.add_argument(
         "--children", action="append", default=[], metavar="REGEX",
@@ -156,8 +164,9 @@ def main() -> int:
         else:
             key = "bench_" + secrets.token_hex(12)
             server = servers.toolserver(
-                args.row, plugins_dir=bench.BENCH / "plugins", data_dir=out / "data", api_key=key
-            )
+                args.row, plugins_dir=bench.BENCH / "plugins", data_dir=out / "data", api_key=key,
+                extra_env=dict(item.split("=", 1) for item in args.env),
+            )  # fmt: skip
             server.wait_ready("/healthz")
         row = bench.HttpRow(args.row, args.row, lua, server)
         problem = bench.verified(bench.wrk(row, 2, 32))
@@ -169,6 +178,8 @@ def main() -> int:
         raw = out / "stacks.txt"
         record = [args.py_spy, "record", "--pid", str(server.process.pid), "--rate", str(args.rate),
                   "--duration", str(args.seconds), "--format", "raw", "--output", str(raw)]  # fmt: skip
+        if args.gil:
+            record.append("--gil")
         subprocess.run(bench.pinned(bench.LOAD_CORE) + record, check=True, capture_output=True)
         load.join()
         summary = summarise(parse_raw(raw), args.top)
