@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.support.calls import settled
 from toolserver import Plugin, ToolContext, ToolError
 from toolserver.core.circuits import CLOSED, HALF_OPEN, OPEN, CircuitPolicy
 from toolserver.core.errors import FailureKind, PluginError, ToolFailure
@@ -100,6 +101,7 @@ async def test_the_fallback_answers_for_timeouts_and_for_the_open_circuit(setup:
     assert {r.value for r in results} == {"The CRM is slow; tell the caller you will call back."}
     kinds = [r.fallback_for.kind for r in results]
     assert kinds == [FailureKind.TIMEOUT] * 3 + [FailureKind.UNAVAILABLE] * 2
+    await settled()
     assert [r.outcome for r in records] == ["fallback"] * 5
     assert upstream.calls == 3
 

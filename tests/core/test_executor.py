@@ -13,8 +13,10 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog
 from pydantic import BaseModel
 
+from tests.support.calls import settled
 from toolserver import Plugin, ToolContext, ToolError
 from toolserver.core.errors import FailureKind, PluginError, ToolFailure
 from toolserver.core.executor import CallRecord, Executor
@@ -499,6 +501,7 @@ async def test_context_is_injected_with_a_bound_log(plugin: Plugin, log_capture:
     assert inside["surface"] == "test"
     assert inside["call_id"] == "call-7"
     assert inside["step"] == 1
+    await settled()
     (call,) = [e for e in log_capture.events if e["event"] == "tool.call"]
     assert call["outcome"] == "ok"
     assert call["agent_id"] == "agent-1"
@@ -550,7 +553,7 @@ async def test_observers_get_a_record_per_call(plugin: Plugin) -> None:
         await executor.call("missing", {}, context())
     with pytest.raises(ToolFailure):
         await executor.call("ok", {"x": 1}, context())
-
+    await settled()  # the last call's record comes on the loop's next turn
     assert [(r.tool, r.surface, r.outcome, r.error_kind) for r in records] == [
         ("ok", "mcp", "ok", None),
         ("bad", "test", "error", "tool_error"),
@@ -796,6 +799,7 @@ async def test_replayed_success_is_logged_as_replayed(
     ctx = context(idempotency_scope="call-1")
     await booking_executor.call("book", {"day": "mon"}, ctx)
     await booking_executor.call("book", {"day": "mon"}, ctx)
+    await settled()
     events = [e for e in log_capture.events if e["event"] == "tool.call"]
     assert [e["replayed"] for e in events] == [False, True]
 
@@ -874,6 +878,7 @@ async def test_refused_call_does_not_run(plugin: Plugin) -> None:
     assert failure.retry_after == 2.0
     assert failure.to_body() == {"error": {"type": "rejected", "message": "Too many calls; wait."}}
     assert runs == 0
+    await settled()
     assert [r.error_kind for r in records] == ["rejected"]
 
 
@@ -983,3 +988,30 @@ def test_a_fallback_knows_whether_it_fits_the_return_type(plugin: Plugin) -> Non
 
     tools = {t.name: t for t in plugin.tools}
     assert tools["status"].fallback_fits and not tools["stock"].fallback_fits
+
+
+async def test_the_line_and_the_observers_come_after_the_answer_in_the_calls_context(
+    plugin: Plugin, log_capture: Any
+) -> None:
+    @plugin.tool
+    async def quick() -> int:
+        return 1
+
+    executor = executor_for(plugin)
+    seen: list[str] = []
+    executor.observers.append(lambda record: seen.append(record.tool))
+
+    def broken(record: CallRecord) -> None:
+        raise RuntimeError("an observer's bug")
+
+    executor.observers.insert(0, broken)
+    with structlog.contextvars.bound_contextvars(request_id="req-9"):
+        result = await executor.call("quick", {}, context())
+        # The answer is the caller's before anything is logged or counted.
+        assert result.value == 1
+        assert seen == [] and log_capture.named("tool.call") == []
+    await settled()
+    assert seen == ["quick"]  # the broken observer did not cost the next one its record
+    (line,) = log_capture.named("tool.call")
+    assert line["request_id"] == "req-9"  # the context the call ran in
+    assert [e["event"] for e in log_capture.events].count("executor.observer_failed") == 1

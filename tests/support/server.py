@@ -64,6 +64,9 @@ class ServerProcess:
         return {"X-Api-Key": self.api_key} if self.api_key else {}
 
     def log_text(self) -> str:
+        """The log so far. The server writes its lines in batches, within about 10 ms of each
+        being logged, so this first waits until the file has stopped growing for a moment."""
+        settle_file(self.log_path)
         return self.log_path.read_text(errors="replace")
 
     def log_events(self) -> list[dict[str, object]]:
@@ -88,6 +91,19 @@ class ServerProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+def settle_file(path: Path, quiet: float = 0.1, limit: float = 3.0) -> None:
+    """Wait until ``path`` has not grown for ``quiet`` seconds (``limit`` at most)."""
+    deadline = time.monotonic() + limit
+    size, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now_size = path.stat().st_size if path.exists() else 0
+        if now_size != size:
+            size, since = now_size, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.02)
 
 
 def configured_secrets(env: Mapping[str, str]) -> list[str]:

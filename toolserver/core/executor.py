@@ -223,26 +223,11 @@ class Executor:
                 self._tasks.discard(task)
                 self._stopped.discard(task)
             duration = time.perf_counter() - started
-            if outcome == "ok" or outcome == "cancelled":  # the others were logged with detail
-                extra: dict[str, Any] = {}
-                if result is not None:
-                    extra["replayed"] = result.replayed
-                    if result.cached:
-                        extra["cached"] = True
-                if context.session_id is not None:
-                    extra["session_id"] = context.session_id
-                (_log.info if outcome == "ok" else _log.warning)(
-                    "tool.call",
-                    surface=context.surface,
-                    tool=name,
-                    call_id=context.call_id,
-                    agent_id=context.agent_id,
-                    duration_ms=round(duration * 1000, 3),
-                    outcome=outcome,
-                    **extra,
-                )
-            if self.observers:
-                record = CallRecord(
+            # The line and the observers (metrics, the call log, tracing) run once the surface
+            # has sent the answer: see :meth:`_finished`.
+            asyncio.get_running_loop().call_soon(
+                self._finished,
+                CallRecord(
                     name,
                     context.surface,
                     outcome,
@@ -254,9 +239,46 @@ class Executor:
                     result,
                     failed,
                     tool,
-                )
-                for observer in self.observers:
-                    observer(record)
+                ),
+            )
+
+    def _finished(self, record: CallRecord) -> None:
+        """A finished call's ``tool.call`` line (when a failure did not log it already, with its
+        detail) and its observers.
+
+        Scheduled with ``call_soon`` by :meth:`call`, so it runs on the loop's next turn: the
+        surface has written the answer by then, and the caller does not wait for the line to
+        be rendered or the call to be counted. The lines of the calls that ended on one turn are
+        then rendered one after another, which also keeps them cheap (on a busy server a line
+        rendered in between the requests' own work cost about twice as much, and the answer
+        went out later: ``bench/cpu_probe.py``). ``call_soon`` runs it in the call's context, so
+        the line has the context variables the call had bound.
+        """
+        outcome = record.outcome
+        if outcome == "ok" or outcome == "cancelled":
+            context = record.context
+            assert context is not None
+            fields: dict[str, Any] = {
+                "surface": record.surface,
+                "tool": record.tool,
+                "call_id": context.call_id,
+                "agent_id": context.agent_id,
+                "duration_ms": round(record.duration * 1000, 3),
+                "outcome": outcome,
+            }
+            result = record.result
+            if result is not None:
+                fields["replayed"] = result.replayed
+                if result.cached:
+                    fields["cached"] = True
+            if context.session_id is not None:
+                fields["session_id"] = context.session_id
+            (_log.info if outcome == "ok" else _log.warning)("tool.call", **fields)
+        for observer in self.observers:
+            try:
+                observer(record)
+            except Exception:  # an observer's bug must not cost the others their record
+                _log.exception("executor.observer_failed", observer=repr(observer))
 
     async def _call_state(self, call_id: str) -> Mapping[str, Any]:
         """The state the call's start hooks kept; empty when none (or the store is down: a

@@ -7,7 +7,11 @@ everyone, health probes included. :class:`GuardedHttpToolsProtocol` is uvicorn's
 protocol with two guards:
 
 - **a header timeout**: a request's headers (from its first byte, or from the connection's
-  opening) must arrive within ``header_timeout`` seconds, or the connection is closed;
+  opening) must arrive within ``header_timeout`` seconds, or the connection is closed. One
+  timer per process sweeps the open connections a few times per timeout (so a connection is
+  closed between ``header_timeout`` and a quarter more after it), rather than a timer per
+  request: arming and cancelling one on every request of a busy server cost more than the
+  sweep;
 - **a connection cap**: past ``max_connections`` open connections, the one that has waited
   longest for its headers is closed to make room (a slow client loses its place, a working
   client does not); when every connection is busy with a request, the new one is closed.
@@ -76,41 +80,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._waiting_since: float | None = None  # reading headers since (loop time)
-        self._header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._wait_for_headers()
+        self._waiting_since = self.loop.time()
+        _Sweeper.of(self).start()
         if len(self.connections) > self.max_connections:
             self._make_room()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._headers_done()
+        self._waiting_since = None
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._waiting_since is None:  # the next request on a kept-alive connection
-            self._wait_for_headers()
+            self._waiting_since = self.loop.time()
 
     def on_headers_complete(self) -> None:
-        self._headers_done()
+        self._waiting_since = None
         super().on_headers_complete()
 
     # -- guards --------------------------------------------------------------------------------
 
-    def _wait_for_headers(self) -> None:
-        self._waiting_since = self.loop.time()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
-
-    def _headers_done(self) -> None:
-        self._waiting_since = None
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
     def _headers_too_slow(self) -> None:
-        self._header_timer = None
+        self._waiting_since = None
         if not self.transport.is_closing():
             _timeouts.add(timeout_s=self.header_timeout)
             self.transport.close()
@@ -125,12 +119,50 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 oldest = connection
         if oldest is not None:
             _evictions.add(max_connections=self.max_connections)
-            oldest._headers_done()
+            oldest._waiting_since = None
             oldest.transport.close()
         else:
             _refusals.add(max_connections=self.max_connections)
-            self._headers_done()
+            self._waiting_since = None
             self.transport.close()
+
+
+class _Sweeper:
+    """The header timeout's one timer for the connections of a server (uvicorn's
+    ``server_state``, shared by them): runs while there are connections, a few times per
+    timeout, and closes each connection that has waited for its headers too long."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+        self.loop = loop
+        self.connections = connections
+        self.timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def of(cls, protocol: GuardedHttpToolsProtocol) -> _Sweeper:
+        state = protocol.server_state
+        sweeper: _Sweeper | None = getattr(state, "toolserver_header_sweeper", None)
+        if sweeper is None or sweeper.loop is not protocol.loop:
+            sweeper = cls(protocol.loop, protocol.connections)
+            state.toolserver_header_sweeper = sweeper  # type: ignore[attr-defined]
+        return sweeper
+
+    def start(self) -> None:
+        if self.timer is None:
+            self.timer = self.loop.call_later(self.every(), self.sweep)
+
+    @staticmethod
+    def every() -> float:
+        return max(0.05, GuardedHttpToolsProtocol.header_timeout / 4)
+
+    def sweep(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        for connection in list(self.connections):
+            since = getattr(connection, "_waiting_since", None)
+            if since is not None and now - since >= connection.header_timeout:
+                connection._headers_too_slow()
+        if self.connections:
+            self.start()
 
 
 def configure(*, header_timeout: float, max_connections: int | None) -> None:
