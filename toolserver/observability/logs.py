@@ -371,11 +371,9 @@ def configure_logging(
     ]
     render: list[Any] = [structlog.processors.format_exc_info]
     if fmt == "json":
-        render += [
-            redact_secrets.before_json,
-            structlog.processors.JSONRenderer(serializer=_to_json),
-            redact_secrets.after_json,
-        ]
+        if redact_secrets.in_fields:  # secrets the rendered line cannot be searched for
+            render.append(redact_secrets.before_json)
+        render += [structlog.processors.JSONRenderer(serializer=_to_json), redact_secrets.after_json]
     else:
         render += [redact_secrets, structlog.dev.ConsoleRenderer(colors=tty)]
 
