@@ -82,7 +82,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._waiting_since: float | None = None  # reading headers since (loop time)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(_OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
         self._waiting_since = self.loop.time()
         _Sweeper.of(self).start()
         if len(self.connections) > self.max_connections:
@@ -125,6 +125,61 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             _refusals.add(max_connections=self.max_connections)
             self._waiting_since = None
             self.transport.close()
+
+
+class _OneWritePerTurn:
+    """The connection's transport, with the writes of one turn of the loop sent in one system
+    call.
+
+    uvicorn writes a response's status line and headers, then its body: two system calls and
+    two TCP segments for every answer, where one would do. Writes are held until the end of the
+    loop's turn (``call_soon``), so an answer written whole in one turn (every tool call's)
+    leaves in one piece; anything that closes or aborts the connection sends what is held
+    first (or drops it, for ``abort``). Everything else is the transport's own.
+    """
+
+    __slots__ = ("_transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = [data]
+            self._loop.call_soon(self._flush)
+        else:
+            held.append(data)
+
+    def writelines(self, chunks: Any) -> None:
+        for chunk in chunks:
+            self.write(chunk)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def abort(self) -> None:
+        self._held = None
+        self._transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        held = self._held
+        return self._transport.get_write_buffer_size() + (sum(map(len, held)) if held else 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class _Sweeper:

@@ -330,12 +330,18 @@ def test_unknown_fields_are_kept_and_ignored(client: httpx.Client) -> None:
     assert client.post("/blackbox/start", content=body).status_code == 200
 
 
-def test_call_webhooks_are_counted_in_the_metrics(client: httpx.Client) -> None:
+def test_call_webhooks_are_counted_in_the_metrics(client: httpx.Client, runs_file: Path) -> None:
     client.post("/blackbox/start", content=raw_example("start_webhook_payload"))
-    text = client.get("/metrics").text
+    cid = call_id()  # a result of its own: the test does not rely on another having run first
+    client.post("/blackbox/result", content=with_fields("completed_webhook_payload", callId=cid))
+    wait_for_runs(runs_file, cid, 1)
+    ran = 'toolserver_result_hook_runs_total{hook="calls.record_result",outcome="ok"}'
+    deadline = time.monotonic() + WAIT  # the run is counted as the hook returns
+    while ran not in (text := client.get("/metrics").text) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert 'toolserver_call_webhooks_total{outcome="accepted",webhook="start"}' in text
     assert "toolserver_call_webhook_duration_seconds_bucket" in text
-    assert 'toolserver_result_hook_runs_total{hook="calls.record_result",outcome="ok"}' in text
+    assert ran in text
 
 
 def test_one_log_event_per_call_webhook(server: ServerProcess, client: httpx.Client) -> None:
