@@ -17,7 +17,7 @@ A session is this module's :class:`SseSession`: the stream, and the SDK server r
 session's messages from a memory stream and writing its answers back (the SDK's public
 ``Server.run``, as every transport drives it). Plain ``tools/call``, ``tools/list`` and ``ping``
 requests are answered by the fast handler that ``/mcp`` uses (:mod:`.fastpath`), and their
-answers written to the stream directly; everything else (``initialize``, notifications, calls
+answers written to the stream directly, each followed by its POST's ``202`` (:mod:`.held`); everything else (``initialize``, notifications, calls
 that ask for progress) goes to the SDK server. The session keeps what the fast handler must know
 to answer as the SDK would: the protocol era the client opened with, the version the handshake
 negotiated, and the level ``logging/setLevel`` asked for.
@@ -45,6 +45,7 @@ from starlette.types import Message, Receive, Scope, Send
 from toolserver.http.auth import principal_of
 from toolserver.http.bodies import too_large_message
 from toolserver.stores.sessions import SessionRelay
+from toolserver.surfaces.mcp.held import HeldAccepts, accepted, next_pass
 from toolserver.surfaces.mcp.keepalive import KEEP_ALIVE
 
 __all__ = ["Call", "OpenSessions", "SessionAnswers", "SseEndpoint", "SseSession"]
@@ -142,10 +143,11 @@ class SseSession:
 
     async def accept(self, body: bytes, scope: Scope) -> tuple[int, Call | None]:
         """Take one POSTed message: the HTTP status to answer the POST with (202, 400, 404),
-        and the fast-path call to run once it is answered, if the fast handler took it.
+        and the fast-path call to run, if the fast handler took it.
 
-        The caller runs that call in its own task after answering the POST (no task is made
-        per call), or hands it to :meth:`spawn`.
+        The caller runs that call in its own task (no task is made per call), answering the
+        POST once the call's answer is written or after a moment (:mod:`.held`), or hands it to
+        :meth:`spawn`.
         """
         try:
             decoded = pydantic_core.from_json(body)
@@ -224,6 +226,7 @@ class SseSession:
         try:
             body = await answers.session_answer(message, version, self)
             if body is not None:
+                await next_pass()  # with the other answers of this pass (see .held)
                 await self.write(body)
         except asyncio.CancelledError:
             pass  # the client cancelled the request, or the session ended
@@ -316,6 +319,8 @@ class SseEndpoint:
         self.max_body = max_body
         self.ping_interval = ping_interval
         self.answers = answers
+        self.held = HeldAccepts()
+        self.too_large = too_large_message(max_body)
 
     # -- GET /sse ------------------------------------------------------------------------------
 
@@ -377,7 +382,7 @@ class SseEndpoint:
 
     async def handle_post(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One message for a session held here or anywhere else."""
-        too_large = too_large_message(self.max_body)
+        too_large = self.too_large
         if _declared_length(scope) > self.max_body:  # refused before a byte of it is read
             await _refuse(send, 413, "body_too_large", too_large)
             return
@@ -414,9 +419,16 @@ class SseEndpoint:
                 )  # fmt: skip
                 return
         if status == 202:
-            await _accepted(send)
-            if call is not None:
-                await call()  # after the POST is answered, in its task, as the SDK's loop would
+            if call is None:
+                await accepted(send)
+            else:
+                # The call runs in the POST's task; its 202 is held until its answer is written,
+                # or for HOLD seconds if it runs longer (see .held).
+                held = self.held.hold_for(send)
+                try:
+                    await call()
+                finally:
+                    await self.held.release(held)
         elif status == 404:
             await _refuse(
                 send, 404, "session_not_found",
@@ -481,20 +493,6 @@ def _valid_message(body: bytes) -> bool:
     except ValidationError:
         return False
     return True
-
-
-# 202 with an empty body: the answer goes out on the stream, and an empty body is one write less.
-_ACCEPTED_START: Message = {
-    "type": "http.response.start",
-    "status": 202,
-    "headers": [(b"content-length", b"0")],
-}
-_ACCEPTED_BODY: Message = {"type": "http.response.body", "body": b""}
-
-
-async def _accepted(send: Send) -> None:
-    await send(_ACCEPTED_START)
-    await send(_ACCEPTED_BODY)
 
 
 async def _refuse(send: Send, status: int, kind: str, message: str) -> None:
