@@ -373,7 +373,8 @@ def configure_logging(
     if fmt == "json":
         if redact_secrets.in_fields:  # secrets the rendered line cannot be searched for
             render.append(redact_secrets.before_json)
-        render += [structlog.processors.JSONRenderer(serializer=_to_json), redact_secrets.after_json]
+        render.append(structlog.processors.JSONRenderer(serializer=_to_json))
+        render.append(redact_secrets.after_json)
     else:
         render += [redact_secrets, structlog.dev.ConsoleRenderer(colors=tty)]
 

@@ -17,8 +17,9 @@ A session is this module's :class:`SseSession`: the stream, and the SDK server r
 session's messages from a memory stream and writing its answers back (the SDK's public
 ``Server.run``, as every transport drives it). Plain ``tools/call``, ``tools/list`` and ``ping``
 requests are answered by the fast handler that ``/mcp`` uses (:mod:`.fastpath`), and their
-answers written to the stream directly, each followed by its POST's ``202`` (:mod:`.held`); everything else (``initialize``, notifications, calls
-that ask for progress) goes to the SDK server. The session keeps what the fast handler must know
+answers written to the stream directly, each followed by its POST's ``202`` (:mod:`.held`);
+everything else (``initialize``, notifications, calls that ask for progress) goes to the SDK
+server. The session keeps what the fast handler must know
 to answer as the SDK would: the protocol era the client opened with, the version the handshake
 negotiated, and the level ``logging/setLevel`` asked for.
 """
