@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
+import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +15,12 @@ import pytest
 import structlog
 
 from tests.support.logs import restored_logging
-from toolserver.observability.logs import REDACTED, configure_logging, redact_secrets
+from toolserver.observability.logs import (
+    REDACTED,
+    _iso_timestamp,
+    configure_logging,
+    redact_secrets,
+)
 
 SECRET = "sk-live-5f3c9a"
 OTHER = "hunter2-signing"
@@ -202,3 +210,26 @@ def test_uvicorn_access_log_is_off_unless_asked_for() -> None:
     configure_logging(fmt="json", stream=out, access_log=True)
     logging.getLogger("uvicorn.access").info("GET / 200")
     assert [line["event"] for line in json_lines(out)] == ["GET / 200"]
+
+
+def test_the_timestamp_is_what_structlogs_iso_stamper_writes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ours = _iso_timestamp(None, "info", {})["timestamp"]
+    theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})["timestamp"]
+    shape = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z"
+    assert re.fullmatch(shape, ours) and re.fullmatch(shape, theirs)
+
+    def instant(stamp: str) -> datetime.datetime:
+        return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    assert abs((instant(theirs) - instant(ours)).total_seconds()) < 1.0
+    # Across a second's turn, and at a whole second (six digits, where isoformat writes none).
+    stamper = type(_iso_timestamp)()
+    for moment in (1_700_000_000.0, 1_700_000_000.999999, 1_700_000_001.5):
+        monkeypatch.setattr(time, "time", lambda moment=moment: moment)  # the clock only
+        stamp = stamper(None, "info", {})["timestamp"]
+        expected = datetime.datetime.fromtimestamp(moment, datetime.timezone.utc)
+        assert re.fullmatch(shape, stamp)
+        assert abs((instant(stamp) - expected).total_seconds()) < 1e-5
+

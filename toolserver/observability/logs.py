@@ -4,7 +4,7 @@ Built from structlog's own processors and the standard library's queue handler; 
 the secret redactor and the two small adapters that join them. Why it is put together this way:
 
 - **One format.** The same processors (``merge_contextvars``, ``add_log_level``,
-  ``add_logger_name``, ``TimeStamper``, ``format_exc_info``, the renderer) make toolserver's
+  ``add_logger_name``, the time stamp, ``format_exc_info``, the renderer) make toolserver's
   events and, through a ``ProcessorFormatter``, the ``logging`` records of uvicorn, the SDK,
   httpx and websockets: the same fields (``event``, ``level``, ``logger``, ``timestamp``), the
   same renderer, the same scrubbing. JSON lines in production, console lines in a terminal.
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import datetime
 import logging
 import logging.handlers
 import os
@@ -161,6 +162,36 @@ _quiet_probes = _AccessLog()
 def quiet_access_log(paths: Iterable[str]) -> None:
     """Keep requests for ``paths`` (probes, scrapes) out of the access log."""
     _quiet_probes.paths = frozenset(paths)
+
+
+class _IsoTimestamp:
+    """``timestamp``: the time in UTC as ISO 8601 with microseconds, ``2026-01-02T03:04:05.123456Z``.
+
+    What ``structlog.processors.TimeStamper(fmt="iso", utc=True)`` writes, a few times cheaper:
+    that one builds a ``datetime`` and formats all of it for every line, where the date and the
+    time of day change once a second (this caches them), and it leaves the microseconds out
+    when they happen to be zero (this always writes six digits). Every line pays for it, a
+    ``tool.call`` line per call (``tests/observability/test_logs.py`` checks the two agree).
+    """
+
+    __slots__ = ("_second", "_prefix")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
+            self._prefix = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+            self._second = second
+        event["timestamp"] = f"{self._prefix}{int((now - second) * 1_000_000):06d}Z"
+        return event
+
+
+_iso_timestamp = _IsoTimestamp()
 
 
 def _to_json(event: dict[str, Any], default: Any) -> str:
@@ -367,7 +398,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _iso_timestamp,
     ]
     render: list[Any] = [structlog.processors.format_exc_info]
     if fmt == "json":
