@@ -124,6 +124,7 @@ def build_app(server: ToolServer, *, trusted_proxies: str | None = None) -> Tool
     call_log = open_call_log(settings)
     if call_log is not None:
         server.executor.observers.append(call_log.observe)
+        server.calls.observers.append(call_log.observe_webhook)
         parts.append(CallsApi(call_log, ping=settings.sse_ping_interval))
     tracing = tracing_from_environment()
     if tracing is not None:

@@ -65,3 +65,26 @@ def test_a_call_id_prints_its_timeline_with_arguments_and_answers(tmp_path: Path
     missing = run(tmp_path, "call_nobody")
     assert missing.returncode == 1 and "no calls recorded for callId call_nobody" in missing.stdout
     assert run(tmp_path, "--since", "yesterday-ish").returncode == 2
+
+
+def test_a_call_made_with_toolserver_call_is_in_the_call_log(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLSERVER_")}
+    env.update(
+        TOOLSERVER_DATA_DIR=str(tmp_path),
+        TOOLSERVER_ENTRY_POINTS="false",
+        TOOLSERVER_PLUGINS_DIR=str(REPO / "tests" / "fixtures" / "edge_plugins"),
+    )
+    for arguments in ('{"a": 2, "b": 3}', '{"a": "x"}'):  # an answer, then a refusal
+        subprocess.run(
+            [sys.executable, "-m", "toolserver", "call", "add", arguments, "--call-id", "call_cli_9"],
+            capture_output=True, text=True, env=env, cwd=REPO, timeout=60,
+        )  # fmt: skip
+    result = run(tmp_path, "call_cli_9", "--json")
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert [(e["surface"], e["name"], e["outcome"]) for e in entries] == [
+        ("cli", "add", "ok"),
+        ("cli", "add", "error"),
+    ]
+    assert entries[0]["arguments"] == {"a": 2, "b": 3} and entries[0]["result"] == 5
+    assert entries[1]["errorKind"] == "invalid_arguments"

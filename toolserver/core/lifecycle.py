@@ -63,16 +63,26 @@ _NO_ROUTE = "No transfer route is configured for this call."
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LifecycleRecord:
-    """What observers (metrics) learn about each call webhook and each result hook run.
+    """What observers (metrics, the call log) learn about each call webhook and each result
+    hook run.
 
     ``kind`` is ``start``, ``transfer``, ``result`` or ``result_hook``; ``hook`` names the hook of
-    a ``result_hook`` run.
+    a ``result_hook`` run. A webhook that reached its hooks also carries its payload (the parsed
+    :class:`CallPayload`, by reference), the answer sent (a JSON-compatible dict), its call and
+    agent ids and when it arrived (``time.time()``); one refused before (a bad body, a wrong
+    key) carries none of them.
     """
 
     kind: str
     outcome: str
     duration: float
     hook: str | None = None
+    call_id: str | None = None
+    agent_id: str | None = None
+    started_at: float | None = None
+    payload: Any = None
+    answer: Any = None
+    error: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -176,8 +186,9 @@ class CallLifecycle:
             if conflicts:
                 extra["state_conflicts"] = conflicts
             await self._keep_state(payload.call_id, merged, extra)
-        self._finish("start", payload, started, outcome, len(hooks), failures, extra)
-        return start_answer(accept, reason)
+        answer = start_answer(accept, reason)
+        self._finish("start", payload, started, outcome, len(hooks), failures, extra, answer)
+        return answer
 
     async def _gather(
         self, hooks: Sequence[CallHook], payload: CallPayload, deadline: float
@@ -266,7 +277,7 @@ class CallLifecycle:
         elif answer is None:
             answer = transfer_declined(_NO_ROUTE)
         extra = {"transfer_type": answer["transfer"]["type"]} if answer.get("isSuccess") else {}
-        self._finish("transfer", payload, started, outcome, len(hooks), failures, extra)
+        self._finish("transfer", payload, started, outcome, len(hooks), failures, extra, answer)
         return answer
 
     # -- result ------------------------------------------------------------------------------
@@ -307,7 +318,8 @@ class CallLifecycle:
             except Exception:
                 pass  # it expires on its own
         extra = {"result_type": payload.type}
-        self._finish("result", payload, started, outcome, len(hooks), [], extra)
+        answer = {"ok": True, "outcome": outcome}
+        self._finish("result", payload, started, outcome, len(hooks), [], extra, answer)
         return outcome
 
     async def run_result_hook(self, job: ResultJob) -> None:
@@ -400,6 +412,7 @@ class CallLifecycle:
         hooks: int,
         failures: list[_Failure],
         extra: dict[str, Any],
+        answer: dict[str, Any] | None = None,
     ) -> None:
         """The one log event of a call webhook, and its record for the observers."""
         duration = time.perf_counter() - started
@@ -420,7 +433,19 @@ class CallLifecycle:
                 fields["exc_info"] = crashed
                 level = "error"
         getattr(_log, level)(f"call.{kind}", **fields)
-        self.observe(LifecycleRecord(kind, outcome, duration))
+        self.observe(
+            LifecycleRecord(
+                kind,
+                outcome,
+                duration,
+                call_id=payload.call_id,
+                agent_id=payload.agent_id,
+                started_at=time.time() - duration,
+                payload=payload,
+                answer=answer,
+                error="; ".join(f"{f.hook}: {f.detail}" for f in failures) or None,
+            )
+        )
 
     def observe(self, record: LifecycleRecord) -> None:
         """Hand ``record`` to every observer (the surface reports refused webhooks too)."""

@@ -300,6 +300,7 @@ def call(
     from toolserver.core.context import ToolContext
     from toolserver.core.errors import ToolFailure
     from toolserver.devtools.arguments import ArgumentsError, parse_call_arguments
+    from toolserver.observability.calllog import open_call_log
     from toolserver.runtime import ToolServer
 
     try:
@@ -313,6 +314,11 @@ def call(
     owner = [p for p in server.plugins if tool is not None and p.name == tool.plugin]
     runner = ToolServer(server.settings, plugins=owner) if owner else server
 
+    # The call is recorded in the call log like any other (surface ``cli``), when it is on.
+    call_log = open_call_log(runner.settings)
+    if call_log is not None:
+        runner.executor.observers.append(call_log.observe)
+
     async def run() -> int:
         if owner:
             try:
@@ -323,13 +329,18 @@ def call(
                 raise _Failed(_startup_failure(exc, owner)) from None
         try:
             context = ToolContext(surface="cli", call_id=call_id, idempotency_scope=call_id)
-            result = await runner.executor.call(name, values, context)
+            try:
+                result = await runner.executor.call(name, values, context)
+            finally:
+                await anyio.sleep(0)  # its log line and its record come on the loop's next turn
         except ToolFailure as failure:
             _print_json(failure.to_body())
             return 1
         finally:
             if owner:
                 await runner.stop()
+            if call_log is not None:
+                call_log.stop()  # writes the entry
         _print_json(result.value)
         return 0
 

@@ -413,3 +413,37 @@ def test_the_openapi_document_describes_the_call_webhooks_and_get_tools(
     assert [p["name"] for p in get["parameters"]] == [
         "count", "flag", "tags", "filters", "limit", "note", "callId"
     ]  # fmt: skip
+
+
+def test_a_calls_webhooks_and_tool_calls_form_one_timeline_in_the_call_log(
+    client: httpx.Client, runs_file: Path
+) -> None:
+    cid = call_id()
+    start = with_fields("start_webhook_payload", callId=cid, endpoint="+14155550134")
+    assert client.post("/blackbox/start", content=start).json()["accept"] is True
+    tool = with_fields("tool_webhook_payload", callId=cid, toolName="whoami", arguments={})
+    assert client.post("/tools/whoami", content=tool).status_code == 200
+    transfer = with_fields("transfer_webhook_payload", callId=cid)
+    assert client.post("/blackbox/transfer", content=transfer).status_code == 200
+    result = with_fields("completed_webhook_payload", callId=cid)
+    assert client.post("/blackbox/result", content=result).json()["ok"] is True
+
+    deadline = time.monotonic() + WAIT  # the call log writes a batch every 50 ms
+    while len(entries := client.get(f"/calls/{cid}").json().get("entries", [])) < 4:
+        assert time.monotonic() < deadline, entries  # 404 until the first batch is written
+        time.sleep(0.05)
+    assert [(e["kind"], e["name"]) for e in entries] == [
+        ("webhook", "start"),
+        ("tool", "whoami"),
+        ("webhook", "transfer"),
+        ("webhook", "result"),
+    ]
+    started, _, transferred, ended = entries
+    assert started["result"] == {"accept": True, "reasonMessage": None}
+    assert started["arguments"]["callId"] == cid
+    assert started["arguments"]["endpoint"] == "+14155550134"
+    assert started["outcome"] == "ok" and started["surface"] == "webhook"
+    assert transferred["result"]["isSuccess"] in (True, False)
+    assert ended["result"] == {"ok": True, "outcome": "stored"}
+    assert ended["arguments"]["type"] == "CompletedWebHookPayload"
+    assert all(e["callId"] == cid and e["durationMs"] >= 0 for e in entries)

@@ -20,6 +20,7 @@ import pydantic_core
 from pydantic import BaseModel
 
 from toolserver.core.executor import CallRecord
+from toolserver.core.lifecycle import LifecycleRecord
 from toolserver.core.plugin import Tool
 from toolserver.core.sensitive import MaskPlan, apply_mask, mask_plan
 
@@ -191,6 +192,42 @@ class EntryMaker:
             error_kind=record.error_kind,
             error=failure.message if failure is not None else None,
         )
+
+
+    def webhook_entry(self, record: LifecycleRecord) -> CallEntry | None:
+        """A BlackBox call webhook (start, transfer, result) that reached its hooks: its payload
+        as the arguments, its answer as the result; None for other records (result hook runs,
+        webhooks refused before their hooks, which have no call to file them under)."""
+        if record.kind not in WEBHOOK_NAMES or record.started_at is None:
+            return None
+        failed = record.error is not None or record.outcome in _FAILED_WEBHOOKS
+        payload = record.payload
+        return CallEntry(
+            at=record.started_at,
+            kind="webhook",
+            surface="webhook",
+            name=record.kind,
+            outcome="error" if failed else "ok",
+            duration_ms=round(record.duration * 1000, 3),
+            call_id=record.call_id,
+            agent_id=record.agent_id,
+            instance=self.instance,
+            arguments=(
+                _limited(payload.model_dump_json(by_alias=True, exclude_none=True).encode())
+                if isinstance(payload, BaseModel)
+                else None
+            ),
+            result=_dumps(record.answer) if record.answer is not None else None,
+            error_kind=record.outcome if failed else None,
+            error=record.error,
+        )
+
+
+WEBHOOK_NAMES = frozenset({"start", "transfer", "result"})
+"""The lifecycle webhooks the call log keeps (entries of kind ``webhook``, named so)."""
+
+_FAILED_WEBHOOKS = frozenset({"store_failed", "failed", "rejected_by_default"})
+"""Outcomes of a webhook whose hooks did not do their work (its answer was the fallback one)."""
 
 
 def _arguments(arguments: Any, plan: MaskPlan) -> str | None:

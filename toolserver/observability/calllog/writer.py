@@ -33,6 +33,7 @@ import anyio.to_thread
 import structlog
 
 from toolserver.core.executor import CallRecord
+from toolserver.core.lifecycle import LifecycleRecord
 from toolserver.observability.calllog.entry import CallEntry, CallQuery, EntryMaker
 from toolserver.observability.calllog.store import CallStore
 
@@ -114,6 +115,17 @@ class CallLog:
         if len(queue) == self._max_queue:
             self.dropped += 1
         queue.append(entry)
+
+    def observe_webhook(self, record: LifecycleRecord) -> None:
+        """Queue a BlackBox call webhook's entry (a lifecycle observer), beside the call's tool
+        calls in its timeline."""
+        try:
+            entry = self.maker.webhook_entry(record)
+        except Exception as exc:  # a payload that cannot be recorded must not stop the log
+            _log.warning("calllog.entry_failed", webhook=record.kind, error=type(exc).__name__)
+            return
+        if entry is not None:
+            self.add(entry)
 
     def add(self, entry: CallEntry) -> None:
         """Queue an entry made elsewhere (a lifecycle webhook), already masked."""
