@@ -19,6 +19,7 @@ import structlog
 from tests.support.logs import restored_logging
 from toolserver.observability.logs import (
     REDACTED,
+    _LineWriter,
     configure_logging,
     flush_logs,
     quiet_access_log,
@@ -272,3 +273,17 @@ def test_access_log_can_be_turned_off_again() -> None:
     configure_logging(fmt="json", stream=out, access_log=False)
     access_line("/tools")
     assert len(events(out.getvalue())) == 1
+
+
+def test_stopping_while_the_writer_gathers_a_batch_ends_its_thread() -> None:
+    # The writer sleeps a moment after the first line of a batch; a stop that lands in that
+    # moment must still end the thread (a process would otherwise hang at exit until the join
+    # gives up).
+    for _ in range(20):
+        out = io.StringIO()
+        writer = _LineWriter(out, interval=0.005)
+        writer.put_nowait("a line")
+        threading.Event().wait(0.001)  # the thread is (most likely) in its sleep now
+        writer.stop()
+        assert not writer._thread.is_alive()
+        assert out.getvalue() == "a line\n"

@@ -240,11 +240,14 @@ class _LineWriter:
     def _run(self) -> None:
         while True:
             self._ready.wait()
-            if self._stopping:
-                return
-            time.sleep(self.interval)  # the lines logged meanwhile go in the same write
+            if not self._stopping:
+                time.sleep(self.interval)  # the lines logged meanwhile go in the same write
             self._ready.clear()
             self.write_pending()
+            # Checked after the clear: a stop that came during the sleep set the event the
+            # clear just took back, and waiting for it again would wait for ever.
+            if self._stopping:
+                return
 
     def write_pending(self) -> None:
         """Write every line handed over so far (any thread); returns when they are written."""
