@@ -8,10 +8,10 @@ protocol with two guards:
 
 - **a header timeout**: a request's headers (from its first byte, or from the connection's
   opening) must arrive within ``header_timeout`` seconds, or the connection is closed. One
-  timer per process sweeps the open connections a few times per timeout (so a connection is
-  closed between ``header_timeout`` and a quarter more after it), rather than a timer per
-  request: arming and cancelling one on every request of a busy server cost more than the
-  sweep;
+  timer per server sweeps the connections waiting for headers a few times per timeout (so a
+  connection is closed between ``header_timeout`` and a quarter more after it), rather than a
+  timer per request: arming and cancelling one on every request of a busy server cost more than
+  the sweep;
 - **a connection cap**: past ``max_connections`` open connections, the one that has waited
   longest for its headers is closed to make room (a slow client loses its place, a working
   client does not); when every connection is busy with a request, the new one is closed.
@@ -79,51 +79,49 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._waiting_since: float | None = None  # reading headers since (loop time)
+        self._waiting: _Waiting | None = None  # the server's connections waiting for headers
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_OneWritePerTurn(transport, self.loop))  # type: ignore[arg-type]
-        self._waiting_since = self.loop.time()
-        _Sweeper.of(self).start()
+        self._waiting = _Waiting.of(self)
+        self._waiting.add(self)
         if len(self.connections) > self.max_connections:
             self._make_room()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._waiting_since = None
+        if self._waiting is not None:
+            self._waiting.discard(self)
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._waiting_since is None:  # the next request on a kept-alive connection
-            self._waiting_since = self.loop.time()
+        waiting = self._waiting
+        if waiting is not None and self not in waiting.since:  # a kept-alive connection's next
+            waiting.add(self)
 
     def on_headers_complete(self) -> None:
-        self._waiting_since = None
+        if self._waiting is not None:
+            self._waiting.discard(self)
         super().on_headers_complete()
 
     # -- guards --------------------------------------------------------------------------------
 
     def _headers_too_slow(self) -> None:
-        self._waiting_since = None
-        if not self.transport.is_closing():
-            _timeouts.add(timeout_s=self.header_timeout)
-            self.transport.close()
+        self._close(_timeouts, timeout_s=self.header_timeout)
 
     def _make_room(self) -> None:
-        oldest: GuardedHttpToolsProtocol | None = None
-        for connection in self.connections:
-            since = getattr(connection, "_waiting_since", None)
-            if connection is self or since is None or connection.transport.is_closing():
-                continue
-            if oldest is None or since < (oldest._waiting_since or 0.0):
-                oldest = connection
+        assert self._waiting is not None
+        oldest = self._waiting.oldest(besides=self)
         if oldest is not None:
-            _evictions.add(max_connections=self.max_connections)
-            oldest._waiting_since = None
-            oldest.transport.close()
+            oldest._close(_evictions, max_connections=self.max_connections)
         else:
-            _refusals.add(max_connections=self.max_connections)
-            self._waiting_since = None
+            self._close(_refusals, max_connections=self.max_connections)
+
+    def _close(self, counter: _Counter, **fields: Any) -> None:
+        if self._waiting is not None:
+            self._waiting.discard(self)
+        if not self.transport.is_closing():
+            counter.add(**fields)
             self.transport.close()
 
 
@@ -182,42 +180,59 @@ class _OneWritePerTurn:
         return getattr(self._transport, name)
 
 
-class _Sweeper:
-    """The header timeout's one timer for the connections of a server (uvicorn's
-    ``server_state``, shared by them): runs while there are connections, a few times per
-    timeout, and closes each connection that has waited for its headers too long."""
+class _Waiting:
+    """The connections of one server that wait for a request's headers, oldest first, and the
+    one timer of the header timeout.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, connections: set[Any]) -> None:
+    A dict keeps its keys in insertion order, so the oldest waiter is the first key: the sweep
+    stops at the first connection still within its time, and the cap evicts the first, whatever
+    the number of connections (a scan of them all for each new connection made a burst of
+    hundreds slow for everyone). The timer runs while someone waits, a few times per timeout.
+    Shared through uvicorn's ``server_state``, which every connection of a server holds.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.connections = connections
+        self.since: dict[GuardedHttpToolsProtocol, float] = {}  # loop time, oldest first
         self.timer: asyncio.TimerHandle | None = None
 
     @classmethod
-    def of(cls, protocol: GuardedHttpToolsProtocol) -> _Sweeper:
+    def of(cls, protocol: GuardedHttpToolsProtocol) -> _Waiting:
         state = protocol.server_state
-        sweeper: _Sweeper | None = getattr(state, "toolserver_header_sweeper", None)
-        if sweeper is None or sweeper.loop is not protocol.loop:
-            sweeper = cls(protocol.loop, protocol.connections)
-            state.toolserver_header_sweeper = sweeper  # type: ignore[attr-defined]
-        return sweeper
+        waiting: _Waiting | None = getattr(state, "toolserver_waiting", None)
+        if waiting is None or waiting.loop is not protocol.loop:
+            waiting = cls(protocol.loop)
+            state.toolserver_waiting = waiting  # type: ignore[attr-defined]
+        return waiting
 
-    def start(self) -> None:
+    def add(self, connection: GuardedHttpToolsProtocol) -> None:
+        self.since[connection] = self.loop.time()
         if self.timer is None:
-            self.timer = self.loop.call_later(self.every(), self.sweep)
+            every = max(0.05, GuardedHttpToolsProtocol.header_timeout / 4)
+            self.timer = self.loop.call_later(every, self.sweep)
 
-    @staticmethod
-    def every() -> float:
-        return max(0.05, GuardedHttpToolsProtocol.header_timeout / 4)
+    def discard(self, connection: GuardedHttpToolsProtocol) -> None:
+        self.since.pop(connection, None)
+
+    def oldest(self, *, besides: GuardedHttpToolsProtocol) -> GuardedHttpToolsProtocol | None:
+        for connection in self.since:
+            if connection is not besides and not connection.transport.is_closing():
+                return connection
+        return None
 
     def sweep(self) -> None:
         self.timer = None
         now = self.loop.time()
-        for connection in list(self.connections):
-            since = getattr(connection, "_waiting_since", None)
-            if since is not None and now - since >= connection.header_timeout:
-                connection._headers_too_slow()
-        if self.connections:
-            self.start()
+        late = []
+        for connection, since in self.since.items():
+            if now - since < connection.header_timeout:
+                break
+            late.append(connection)
+        for connection in late:
+            connection._headers_too_slow()
+        if self.since:
+            every = max(0.05, GuardedHttpToolsProtocol.header_timeout / 4)
+            self.timer = self.loop.call_later(every, self.sweep)
 
 
 def configure(*, header_timeout: float, max_connections: int | None) -> None:
