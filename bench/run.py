@@ -280,6 +280,7 @@ def run_http_rows(servers: Servers, args: argparse.Namespace, data_dir: Path) ->
         HttpRow("T2", "toolserver /mcp, as R1 (+ API key)", "mcp_2026.lua"),
         HttpRow("T3", "toolserver /mcp, as R2 (+ API key)", "mcp_2025.lua"),
         HttpRow("T4", "toolserver webhook, as T1, circuit open: the fallback", "webhook_fallback.lua"),
+        HttpRow("T5", "toolserver webhook, as T1, a cached read: answers from the cache", "webhook_cached.lua"),
     ]
     if args.only:
         rows = [r for r in rows if r.key in args.only]
@@ -303,6 +304,9 @@ def run_http_rows(servers: Servers, args: argparse.Namespace, data_dir: Path) ->
         ),
         "T4": lambda: servers.toolserver(
             "T4-toolserver", plugins_dir=plugins, data_dir=data_dir / "T4", api_key=api_key
+        ),
+        "T5": lambda: servers.toolserver(
+            "T5-toolserver", plugins_dir=plugins, data_dir=data_dir / "T5", api_key=api_key
         ),
     }
     for row in rows:
@@ -815,6 +819,8 @@ def report(
                else p99["T1"] <= p99["B"]),
         Target("T4 (open circuit, the fallback) p99 ≤ 20 ms", f"{_fmt(p99.get('T4'), 2)} ms",
                None if p99.get("T4") is None else p99["T4"] <= 20.0),
+        Target("T5 (the cache in the path) ≥ 1.5× B (req/s)",
+               _ratio_text(rps.get("T5"), rps.get("B")), _at_least(rps.get("T5"), rps.get("B"), 1.5)),
         Target("T2 ≥ 3× R1", _ratio_text(rps.get("T2"), rps.get("R1")),
                _at_least(rps.get("T2"), rps.get("R1"), 3)),
         Target("T3 ≥ 3× R2", _ratio_text(rps.get("T3"), rps.get("R2")),
@@ -984,7 +990,7 @@ def main() -> int:
                         help="concurrent SSE sessions of the SSE rows")
     parser.add_argument("--sse-sessions", type=int, default=1000, help="idle SSE sessions for RSS")
     parser.add_argument("--ws-warmup", type=float, default=3.0, help="WebSocket warm-up seconds")
-    parser.add_argument("--only", nargs="*", help="HTTP rows to run (A B R1 R2 T1 T2 T3 T4)")
+    parser.add_argument("--only", nargs="*", help="HTTP rows to run (A B R1 R2 T1 T2 T3 T4 T5)")
     parser.add_argument(
         "--skip", nargs="*", default=[], choices=["http", "sse", "ws", "cold", "rss"],
         help="sections to leave out",

@@ -2,7 +2,9 @@
 
 The plugin has a circuit breaker, so every toolserver row runs with the breaker in the call's
 path. ``add_upstream_down`` stands for a tool whose business system is down: row T4 measures the
-answers its open circuit gives (the fallback, ``5``, without running the tool).
+answers its open circuit gives (the fallback, ``5``, without running the tool). ``add_cached`` is
+``add`` as a cached read (``cache_ttl``): row T5 measures the webhook with the cache in the path,
+every call after the first answered from it.
 """
 
 from toolserver import CircuitPolicy, Plugin
@@ -30,3 +32,14 @@ async def add_upstream_down(a: int, b: int) -> int:
         b: The second addend.
     """
     raise ConnectionError("the system behind this tool is down")
+
+
+@plugin.tool(cache_ttl=60)
+async def add_cached(a: int, b: int) -> int:
+    """Add two integers; identical calls within a minute are answered from the cache.
+
+    Args:
+        a: The first addend.
+        b: The second addend.
+    """
+    return a + b
